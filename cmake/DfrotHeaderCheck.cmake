@@ -1,0 +1,23 @@
+# SPDX-License-Identifier: Apache-2.0
+# dfrot_add_header_check(target include_dir): one generated TU per public header, each including only
+# that header, built as an object library (CUTLASS self-contained includes check).
+function(dfrot_add_header_check target include_dir)
+  file(GLOB_RECURSE _headers CONFIGURE_DEPENDS RELATIVE ${include_dir} ${include_dir}/dfrot/*.hpp)
+  set(_sources "")
+  foreach(header IN LISTS _headers)
+    string(MAKE_C_IDENTIFIER ${header} _id)
+    set(_tu ${CMAKE_CURRENT_BINARY_DIR}/header_check/${_id}.cpp)
+    set(_content "#include <${header}>\n#include <${header}>  // include guard works\n")
+    if(EXISTS ${_tu})
+      file(READ ${_tu} _old)
+    else()
+      set(_old "")
+    endif()
+    if(NOT _old STREQUAL _content)
+      file(WRITE ${_tu} ${_content})
+    endif()
+    list(APPEND _sources ${_tu})
+  endforeach()
+  add_library(${target} OBJECT ${_sources})
+  target_link_libraries(${target} PRIVATE dfrot::dfrot dfrot_warnings)
+endfunction()
