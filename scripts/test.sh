@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The test command: installs dependencies, then builds and runs the whole suite twice with warnings
+# as errors: the release preset (CUDA code compiled when nvcc is present; GPU tests skip without a
+# device) and the asan preset (AddressSanitizer + UndefinedBehaviorSanitizer).
+# Usage: scripts/test.sh [release|asan|all]   (default all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install_deps.sh
+which=${1:-all}
+run() {
+  echo "== $1: configure, build, test" >&2
+  cmake --workflow --preset "ci-$1"
+}
+case "$which" in
+  release) run release ;;
+  asan) run asan ;;
+  all) run release; run asan ;;
+  *) echo "usage: scripts/test.sh [release|asan|all]" >&2; exit 2 ;;
+esac
