@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: Apache-2.0
+// Dynamic per-token activation quantization (sym/asym, clip ratio, per-token groups), SIMD
+// dispatched.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "dfrot/core/dispatch.hpp"
+#include "dfrot/core/error.hpp"
+#include "dfrot/core/isa.hpp"
+#include "dfrot/core/matrix_view.hpp"
+#include "dfrot/core/parallel.hpp"
+#include "dfrot/quant/cpu/activation_kernels.hpp"
+#include "dfrot/quant/grid.hpp"
+#include "dfrot/quant/quant_config.hpp"
+#include "dfrot/quant/quantized_tensor.hpp"
+
+namespace dfrot::quant {
+
+namespace detail {
+
+/// Columns per group of an activation quantizer (per-row = the whole token).
+inline std::size_t activation_group(QuantConfig const& cfg, std::size_t n_cols,
+                                    std::string_view where) {
+  validate(cfg, where);
+  DFROT_THROW_IF(cfg.granularity == Granularity::kPerTensor, UsageError, where,
+                 ": activations are quantized dynamically per token (per-row or per-group), not "
+                 "per tensor");
+  DFROT_THROW_IF(n_cols == 0, ShapeError, where, ": rows have no columns");
+  return group_columns(cfg, n_cols, where);
+}
+
+/// Runs the dispatched kernel over all rows; throws NumericError on non-finite input.
+template <cpu::ActMode kMode>
+void run_activation_kernel(MatrixView<float const> x, QuantConfig const& cfg, std::size_t gs,
+                           float* fake, std::size_t sfake, std::uint8_t* codes, std::size_t scodes,
+                           float* scales, float* zeros, int n_threads, std::string_view where) {
+  Grid<float> const g = make_grid<float>(cfg.bits, cfg.symmetry);
+  bool const asym = cfg.symmetry == Symmetry::kAsym;
+  bool const include_zero = cfg.granularity == Granularity::kPerRow;
+  std::size_t const n = x.cols(), n_groups = n / gs;
+  std::atomic<std::size_t> n_bad{0};
+  dispatch_isa<cpu::kActivationIsas>(active_isa(), [&]<Isa I>() {
+    using K = cpu::ActivationKernels<I>;
+    parallel_for(x.rows(), n_threads, 16, [&](std::size_t begin, std::size_t end) {
+      float* f = fake != nullptr ? fake + begin * sfake : nullptr;
+      std::uint8_t* c = codes != nullptr ? codes + begin * scodes : nullptr;
+      float* z = zeros != nullptr ? zeros + begin * n_groups : nullptr;
+      std::size_t const bad =
+          asym ? K::template rows<true, kMode>(x.row(begin), end - begin, n, x.row_stride(), gs,
+                                               include_zero, cfg.clip_ratio, g, f, sfake, c, scodes,
+                                               scales + begin * n_groups, z)
+               : K::template rows<false, kMode>(x.row(begin), end - begin, n, x.row_stride(), gs,
+                                                include_zero, cfg.clip_ratio, g, f, sfake, c,
+                                                scodes, scales + begin * n_groups, z);
+      n_bad += bad;
+    });
+  });
+  DFROT_THROW_IF(n_bad.load() != 0, NumericError, where, ": input contains NaN or Inf in ",
+                 n_bad.load(), " of ", x.rows(), " rows");
+}
+
+}  // namespace detail
+
+/// Dynamic activation fake quantization (quantize → dequantize), ALGORITHMS.md §3.4: per token
+/// (kPerRow: range [min(min x, 0), max(max x, 0)]·c) or per token-group of `group_size` columns
+/// (kPerGroup: [min x, max x]·c, zero not forced), sym or asym, round half to even. Dispatches once
+/// to AVX-512 → AVX2 → scalar; every level is bit-identical to the scalar one.
+/// \param x   activations [n_tokens × d], any row stride
+/// \param out [n_tokens × d]; may alias x (in place)
+/// \throws UsageError for a bad config or per-tensor granularity, ShapeError when the group size
+///         does not divide d or shapes differ, NumericError when x contains NaN/Inf.
+inline void fake_quantize_activations(MatrixView<float const> x, MatrixView<float> out,
+                                      QuantConfig const& cfg, int n_threads = 1) {
+  constexpr std::string_view kWhere = "fake_quantize_activations";
+  DFROT_THROW_IF(out.rows() != x.rows() || out.cols() != x.cols(), ShapeError, kWhere,
+                 ": output is ", out.rows(), "x", out.cols(), " but the input is ", x.rows(), "x",
+                 x.cols());
+  std::size_t const gs = detail::activation_group(cfg, x.cols(), kWhere);
+  std::vector<float> scales(x.rows() * (x.cols() / gs));
+  std::vector<float> zeros(cfg.symmetry == Symmetry::kAsym ? scales.size() : 0);
+  detail::run_activation_kernel<cpu::ActMode::kFake>(
+      x, cfg, gs, out.data(), out.row_stride(), nullptr, 0, scales.data(),
+      zeros.empty() ? nullptr : zeros.data(), n_threads, kWhere);
+}
+
+/// Fused dynamic quantize + pack into `out`, reusing its storage when the shape already matches
+/// (no allocation in steady state). Codes ≤ 4 bits use the packed int4 layout (int4_pack.hpp),
+/// 5–8 bits one byte per code; scales (and zero points for asym) per (token, group).
+/// \throws as fake_quantize_activations.
+inline void quantize_activations_into(MatrixView<float const> x, QuantConfig const& cfg,
+                                      QuantizedTensor& out, int n_threads = 1) {
+  constexpr std::string_view kWhere = "quantize_activations";
+  std::size_t const gs = detail::activation_group(cfg, x.cols(), kWhere);
+  if (out.bits != cfg.bits || out.symmetry != cfg.symmetry || out.n_rows != x.rows() ||
+      out.n_cols != x.cols() || out.group_size != gs || !out.group_index.empty()) {
+    out = QuantizedTensor::allocate(cfg.bits, cfg.symmetry, x.rows(), x.cols(), gs);
+  }
+  float* zeros = out.zeros.empty() ? nullptr : out.zeros.data();
+  if (out.packed()) {
+    detail::run_activation_kernel<cpu::ActMode::kPacked4>(x, cfg, gs, nullptr, 0, out.data.data(),
+                                                          out.row_bytes(), out.scales.data(), zeros,
+                                                          n_threads, kWhere);
+  } else {
+    detail::run_activation_kernel<cpu::ActMode::kBytes>(x, cfg, gs, nullptr, 0, out.data.data(),
+                                                        out.row_bytes(), out.scales.data(), zeros,
+                                                        n_threads, kWhere);
+  }
+}
+
+/// Fused dynamic quantize + pack (see quantize_activations_into).
+inline QuantizedTensor quantize_activations(MatrixView<float const> x, QuantConfig const& cfg,
+                                            int n_threads = 1) {
+  QuantizedTensor out;
+  quantize_activations_into(x, cfg, out, n_threads);
+  return out;
+}
+
+}  // namespace dfrot::quant

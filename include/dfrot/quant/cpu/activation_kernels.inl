@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: Apache-2.0
+// Kernel bodies of dynamic per-token (and per-token-group) activation quantization, written once
+// over an ops type V (scalar, AVX2 or AVX-512; see quant/cpu/ops_*.hpp). No include guard on
+// purpose: activation_kernels_<isa>.hpp include it inside their ISA namespace and target region, so
+// every level compiles its own copy.
+//
+// Exactness: every level performs, per element, the same IEEE operations in the same order
+// (x/scale, round-half-even, + zero, max(qmin), min(qmax), then scale·(q − zero)); min/max
+// reductions are exact and their only order effect (the sign of a zero) is removed by
+// activation_params. So all levels are bit-identical and the scalar level is the oracle.
+
+/// Output mode of act_rows.
+enum class ActMode { kFake, kPacked4, kBytes };
+
+/// min/max of x[0, n) into lo/hi (lo = +inf, hi = −inf for n = 0); returns false when a value is
+/// not finite (x·0 is NaN exactly for ±inf and NaN).
+template <class V>
+inline bool act_range(float const* x, std::size_t n, float& lo, float& hi) noexcept {
+  using Reg = typename V::Reg;
+  constexpr std::size_t kLanes = V::kLanes;
+  std::size_t j = 0;
+  float lo_s = HUGE_VALF, hi_s = -HUGE_VALF, bad_s = 0.0f;
+  if (n >= kLanes) {
+    Reg lo_v = V::load(x), hi_v = lo_v, bad_v = V::zero();
+    Reg const zero = V::zero();
+    for (j = 0; j + kLanes <= n; j += kLanes) {
+      Reg const v = V::load(x + j);
+      lo_v = V::min(lo_v, v);
+      hi_v = V::max(hi_v, v);
+      bad_v = V::add(bad_v, V::mul(v, zero));
+    }
+    lo_s = V::reduce_min(lo_v);
+    hi_s = V::reduce_max(hi_v);
+    bad_s = V::reduce_any_nan(bad_v) ? NAN : 0.0f;
+  }
+  for (; j < n; ++j) {
+    float const v = x[j];
+    lo_s = min_like_simd(lo_s, v);
+    hi_s = max_like_simd(hi_s, v);
+    bad_s = bad_s + v * 0.0f;
+  }
+  lo = lo_s;
+  hi = hi_s;
+  return !std::isnan(bad_s);
+}
+
+/// Quantizes one group x[0, n) with parameters p into fake-quant floats, packed int4 or bytes.
+/// kPacked4 requires an even column offset and an even n (odd layouts go through act_group_odd).
+template <class V, bool kAsym, ActMode kMode>
+inline void act_group(float const* x, std::size_t n, QuantParams<float> p, Grid<float> const& g,
+                      float* fake, std::uint8_t* codes) noexcept {
+  using Reg = typename V::Reg;
+  constexpr std::size_t kLanes = V::kLanes;
+  Reg const scale = V::set1(p.scale), zero = V::set1(p.zero);
+  Reg const qmin = V::set1(g.qmin), qmax = V::set1(g.qmax);
+  auto code = [&](Reg v) {
+    Reg r = V::round_even(V::div(v, scale));
+    if constexpr (kAsym) r = V::add(r, zero);
+    return V::min(V::max(r, qmin), qmax);
+  };
+  std::size_t j = 0;
+  if constexpr (kMode == ActMode::kPacked4) {
+    for (; j + 2 * kLanes <= n; j += 2 * kLanes) {
+      V::pack2(codes + j / 2, code(V::load(x + j)), code(V::load(x + j + kLanes)));
+    }
+    for (; j + 1 < n; j += 2) {
+      codes[j / 2] = pack_nibbles(static_cast<int>(quantize_code(x[j], p, g)),
+                                  static_cast<int>(quantize_code(x[j + 1], p, g)));
+    }
+  } else {
+    for (; j + kLanes <= n; j += kLanes) {
+      Reg const q = code(V::load(x + j));
+      if constexpr (kMode == ActMode::kFake) {
+        V::store(fake + j, kAsym ? V::mul(scale, V::sub(q, zero)) : V::mul(scale, q));
+      } else {
+        V::store_bytes(codes + j, q);
+      }
+    }
+    for (; j < n; ++j) {
+      float const q = quantize_code(x[j], p, g);
+      if constexpr (kMode == ActMode::kFake) {
+        fake[j] = dequantize_code(q, p, g);
+      } else {
+        codes[j] = static_cast<std::uint8_t>(static_cast<unsigned>(static_cast<int>(q)) & 0xFFu);
+      }
+    }
+  }
+}
+
+/// Packed int4 for a group starting at column c0 of a row whose bytes begin at `row_codes`
+/// (read-modify-write of nibbles; used when groups or rows have odd lengths).
+inline void act_group_odd(float const* x, std::size_t c0, std::size_t n, QuantParams<float> p,
+                          Grid<float> const& g, std::uint8_t* row_codes) noexcept {
+  for (std::size_t j = 0; j < n; ++j) {
+    std::size_t const c = c0 + j;
+    unsigned const nib = static_cast<unsigned>(static_cast<int>(quantize_code(x[j], p, g))) & 0xFu;
+    std::uint8_t& b = row_codes[c / 2];
+    b = (c & 1) != 0 ? static_cast<std::uint8_t>((b & 0x0Fu) | (nib << 4))
+                     : static_cast<std::uint8_t>((b & 0xF0u) | nib);
+  }
+}
+
+/// Rows [0, n_rows) of x [· × n] (stride sx): per-row groups of `gs` columns; the range is
+/// [min, max] of the group, with 0 forced into it when `include_zero` (per token, ALGORITHMS.md
+/// §3.4; per-group ranges are not forced), times clip. Writes scales/zeros [n_rows × n/gs] (zeros
+/// may be null for sym) and the chosen output. Returns the number of rows that contain a non-finite
+/// value (their outputs are unspecified).
+template <class V, bool kAsym, ActMode kMode>
+inline std::size_t act_rows(float const* x, std::size_t n_rows, std::size_t n, std::size_t sx,
+                            std::size_t gs, bool include_zero, float clip, Grid<float> const& g,
+                            float* fake, std::size_t sfake, std::uint8_t* codes, std::size_t scodes,
+                            float* scales, float* zeros) noexcept {
+  std::size_t const n_groups = n / gs;
+  std::size_t n_bad = 0;
+  for (std::size_t r = 0; r < n_rows; ++r) {
+    float const* xr = x + r * sx;
+    bool finite = true;
+    for (std::size_t k = 0; k < n_groups; ++k) {
+      float lo = 0.0f, hi = 0.0f;
+      finite = act_range<V>(xr + k * gs, gs, lo, hi) && finite;
+      if (include_zero) {
+        lo = min_like_simd(lo, 0.0f);
+        hi = max_like_simd(hi, 0.0f);
+      }
+      QuantParams<float> const p = activation_params(lo * clip, hi * clip, g);
+      scales[r * n_groups + k] = p.scale;
+      if (zeros != nullptr) zeros[r * n_groups + k] = p.zero;
+      if (!finite) continue;
+      if constexpr (kMode == ActMode::kPacked4) {
+        std::uint8_t* row_codes = codes + r * scodes;
+        if (gs % 2 == 0) {
+          act_group<V, kAsym, kMode>(xr + k * gs, gs, p, g, nullptr, row_codes + k * gs / 2);
+        } else {
+          if (k == 0) {
+            for (std::size_t b = 0; b < (n + 1) / 2; ++b) row_codes[b] = 0;
+          }
+          act_group_odd(xr + k * gs, k * gs, gs, p, g, row_codes);
+        }
+      } else if constexpr (kMode == ActMode::kFake) {
+        act_group<V, kAsym, kMode>(xr + k * gs, gs, p, g, fake + r * sfake + k * gs, nullptr);
+      } else {
+        act_group<V, kAsym, kMode>(xr + k * gs, gs, p, g, nullptr, codes + r * scodes + k * gs);
+      }
+    }
+    if (!finite) ++n_bad;
+  }
+  return n_bad;
+}

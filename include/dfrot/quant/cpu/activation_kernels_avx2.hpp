@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: Apache-2.0
+// AVX2 level of the activation quantization kernels, compiled in a target region for dispatch.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "dfrot/config.hpp"
+#include "dfrot/core/target.hpp"
+#include "dfrot/quant/grid.hpp"
+#include "dfrot/quant/int4_pack.hpp"
+
+#if DFROT_X86
+#include <immintrin.h>
+
+DFROT_TARGET_PUSH_AVX2
+namespace dfrot::quant::cpu::avx2 {
+
+/// 8-lane float ops (maxps/minps semantics match max_like_simd/min_like_simd).
+struct Ops {
+  using Reg = __m256;
+  static constexpr std::size_t kLanes = 8;
+  static DFROT_FORCEINLINE Reg load(float const* p) { return _mm256_loadu_ps(p); }
+  static DFROT_FORCEINLINE void store(float* p, Reg v) { _mm256_storeu_ps(p, v); }
+  static DFROT_FORCEINLINE Reg set1(float v) { return _mm256_set1_ps(v); }
+  static DFROT_FORCEINLINE Reg zero() { return _mm256_setzero_ps(); }
+  static DFROT_FORCEINLINE Reg add(Reg a, Reg b) { return _mm256_add_ps(a, b); }
+  static DFROT_FORCEINLINE Reg sub(Reg a, Reg b) { return _mm256_sub_ps(a, b); }
+  static DFROT_FORCEINLINE Reg mul(Reg a, Reg b) { return _mm256_mul_ps(a, b); }
+  static DFROT_FORCEINLINE Reg div(Reg a, Reg b) { return _mm256_div_ps(a, b); }
+  static DFROT_FORCEINLINE Reg min(Reg a, Reg b) { return _mm256_min_ps(a, b); }
+  static DFROT_FORCEINLINE Reg max(Reg a, Reg b) { return _mm256_max_ps(a, b); }
+  static DFROT_FORCEINLINE Reg round_even(Reg a) {
+    return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+  static DFROT_FORCEINLINE float reduce_min(Reg a) {
+    __m128 m = _mm_min_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    m = _mm_min_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_min_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+  }
+  static DFROT_FORCEINLINE float reduce_max(Reg a) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+  }
+  static DFROT_FORCEINLINE bool reduce_any_nan(Reg a) {
+    return _mm256_movemask_ps(_mm256_cmp_ps(a, a, _CMP_UNORD_Q)) != 0;
+  }
+  /// 16 integer-valued codes (a: columns 0-7, b: 8-15) → 8 packed bytes, low nibble = even column.
+  static DFROT_FORCEINLINE void pack2(std::uint8_t* dst, Reg a, Reg b) {
+    __m256i const ia = _mm256_cvtps_epi32(a), ib = _mm256_cvtps_epi32(b);
+    // int16 codes 0-15 in order (packs interleaves 128-bit lanes; permute4x64 restores the order).
+    __m256i v = _mm256_permute4x64_epi64(_mm256_packs_epi32(ia, ib), 0xD8);
+    v = _mm256_and_si256(v, _mm256_set1_epi32(0x000F000F));
+    v = _mm256_or_si256(v, _mm256_srli_epi32(v, 12));  // low byte of dword k = c[2k] | c[2k+1]<<4
+    __m256i const gather =
+        _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12,
+                         -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    v = _mm256_shuffle_epi8(v, gather);
+    __m128i const out =
+        _mm_unpacklo_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), out);
+  }
+  /// 8 integer-valued codes → their low bytes.
+  static DFROT_FORCEINLINE void store_bytes(std::uint8_t* dst, Reg a) {
+    __m256i v = _mm256_and_si256(_mm256_cvtps_epi32(a), _mm256_set1_epi32(0xFF));
+    v = _mm256_packus_epi32(v, v);
+    v = _mm256_packus_epi16(v, v);
+    __m128i const out =
+        _mm_unpacklo_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), out);
+  }
+};
+
+#include "dfrot/quant/cpu/activation_kernels.inl"
+
+}  // namespace dfrot::quant::cpu::avx2
+DFROT_TARGET_POP
+#endif

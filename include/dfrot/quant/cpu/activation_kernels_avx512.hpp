@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: Apache-2.0
+// AVX-512 level of the activation quantization kernels, compiled in a target region for dispatch.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "dfrot/config.hpp"
+#include "dfrot/core/target.hpp"
+#include "dfrot/quant/grid.hpp"
+#include "dfrot/quant/int4_pack.hpp"
+
+#if DFROT_X86
+#include <immintrin.h>
+
+DFROT_TARGET_PUSH_AVX512
+namespace dfrot::quant::cpu::avx512 {
+
+/// 16-lane float ops (vmaxps/vminps semantics match max_like_simd/min_like_simd).
+// Masked forms with an all-ones mask throughout: the plain intrinsics start from
+// _mm512_undefined_*(), which GCC 12 reports as maybe-uninitialized (GCC bug 105593).
+struct Ops {
+  using Reg = __m512;
+  static DFROT_FORCEINLINE __m512i cvt_epi32(Reg a) {
+    return _mm512_mask_cvtps_epi32(_mm512_setzero_si512(), 0xFFFF, a);
+  }
+  static constexpr std::size_t kLanes = 16;
+  static DFROT_FORCEINLINE Reg load(float const* p) { return _mm512_loadu_ps(p); }
+  static DFROT_FORCEINLINE void store(float* p, Reg v) { _mm512_storeu_ps(p, v); }
+  static DFROT_FORCEINLINE Reg set1(float v) { return _mm512_set1_ps(v); }
+  static DFROT_FORCEINLINE Reg zero() { return _mm512_setzero_ps(); }
+  static DFROT_FORCEINLINE Reg add(Reg a, Reg b) { return _mm512_add_ps(a, b); }
+  static DFROT_FORCEINLINE Reg sub(Reg a, Reg b) { return _mm512_sub_ps(a, b); }
+  static DFROT_FORCEINLINE Reg mul(Reg a, Reg b) { return _mm512_mul_ps(a, b); }
+  static DFROT_FORCEINLINE Reg div(Reg a, Reg b) { return _mm512_div_ps(a, b); }
+  static DFROT_FORCEINLINE Reg min(Reg a, Reg b) { return _mm512_mask_min_ps(a, 0xFFFF, a, b); }
+  static DFROT_FORCEINLINE Reg max(Reg a, Reg b) { return _mm512_mask_max_ps(a, 0xFFFF, a, b); }
+  static DFROT_FORCEINLINE Reg round_even(Reg a) {
+    return _mm512_mask_roundscale_ps(a, 0xFFFF, a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+  static DFROT_FORCEINLINE float reduce_min(Reg a) {
+    __m256 const h = _mm256_min_ps(_mm512_mask_extractf32x8_ps(_mm256_setzero_ps(), 0xFF, a, 0),
+                                   _mm512_mask_extractf32x8_ps(_mm256_setzero_ps(), 0xFF, a, 1));
+    __m128 m = _mm_min_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    m = _mm_min_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_min_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+  }
+  static DFROT_FORCEINLINE float reduce_max(Reg a) {
+    __m256 const h = _mm256_max_ps(_mm512_mask_extractf32x8_ps(_mm256_setzero_ps(), 0xFF, a, 0),
+                                   _mm512_mask_extractf32x8_ps(_mm256_setzero_ps(), 0xFF, a, 1));
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+  }
+  static DFROT_FORCEINLINE bool reduce_any_nan(Reg a) {
+    return _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q) != 0;
+  }
+  /// 32 integer-valued codes (a: columns 0-15, b: 16-31) → 16 packed bytes, low nibble = even.
+  static DFROT_FORCEINLINE void pack2(std::uint8_t* dst, Reg a, Reg b) {
+    __m512i const mask = _mm512_set1_epi32(0xF);
+    __m512i va = _mm512_and_si512(cvt_epi32(a), mask);
+    __m512i vb = _mm512_and_si512(cvt_epi32(b), mask);
+    va = _mm512_or_si512(
+        va, _mm512_mask_srli_epi64(va, 0xFF, va, 28));  // low byte of qword k = c[2k] | c[2k+1]<<4
+    vb = _mm512_or_si512(vb, _mm512_mask_srli_epi64(vb, 0xFF, vb, 28));
+    __m128i const out =
+        _mm_unpacklo_epi64(_mm512_mask_cvtepi64_epi8(_mm_setzero_si128(), 0xFF, va),
+                           _mm512_mask_cvtepi64_epi8(_mm_setzero_si128(), 0xFF, vb));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), out);
+  }
+  /// 16 integer-valued codes → their low bytes.
+  static DFROT_FORCEINLINE void store_bytes(std::uint8_t* dst, Reg a) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
+                     _mm512_mask_cvtepi32_epi8(_mm_setzero_si128(), 0xFFFF, cvt_epi32(a)));
+  }
+};
+
+#include "dfrot/quant/cpu/activation_kernels.inl"
+
+}  // namespace dfrot::quant::cpu::avx512
+DFROT_TARGET_POP
+#endif

@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: Apache-2.0
+// Scalar level of the activation quantization kernels (the bit-exact oracle of the SIMD levels).
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "dfrot/quant/grid.hpp"
+#include "dfrot/quant/int4_pack.hpp"
+
+namespace dfrot::quant::cpu::scalar {
+
+/// One-lane ops with the same interface as the AVX2 / AVX-512 ops.
+struct Ops {
+  using Reg = float;
+  static constexpr std::size_t kLanes = 1;
+  static Reg load(float const* p) { return *p; }
+  static void store(float* p, Reg v) { *p = v; }
+  static Reg set1(float v) { return v; }
+  static Reg zero() { return 0.0f; }
+  static Reg add(Reg a, Reg b) { return a + b; }
+  static Reg sub(Reg a, Reg b) { return a - b; }
+  static Reg mul(Reg a, Reg b) { return a * b; }
+  static Reg div(Reg a, Reg b) { return a / b; }
+  static Reg min(Reg a, Reg b) { return min_like_simd(a, b); }
+  static Reg max(Reg a, Reg b) { return max_like_simd(a, b); }
+  static Reg round_even(Reg a) { return round_half_even(a); }
+  static float reduce_min(Reg a) { return a; }
+  static float reduce_max(Reg a) { return a; }
+  static bool reduce_any_nan(Reg a) { return std::isnan(a); }
+  /// Two integer-valued codes → one packed byte.
+  static void pack2(std::uint8_t* dst, Reg a, Reg b) {
+    dst[0] = pack_nibbles(static_cast<int>(a), static_cast<int>(b));
+  }
+  /// One integer-valued code → its low byte.
+  static void store_bytes(std::uint8_t* dst, Reg a) {
+    dst[0] = static_cast<std::uint8_t>(static_cast<unsigned>(static_cast<int>(a)) & 0xFFu);
+  }
+};
+
+#include "dfrot/quant/cpu/activation_kernels.inl"
+
+}  // namespace dfrot::quant::cpu::scalar
