@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <doctest/doctest.h>
+
+#include <vector>
+
+#include "dfrot/model/llama_model.hpp"
+#include "model/synthetic_model.hpp"
+#include "support/test_util.hpp"
+
+using namespace dfrot;
+using namespace dfrot::model;
+
+TEST_SUITE("model") {
+  TEST_CASE("LlamaModel: FP32 forward equals an independent float64 forward (GQA, untied)") {
+    LlamaModel const m(test::synthetic_llama(64, 2, 4, 2, 96, 50, test::seed()));
+    std::vector<int> const tokens = {1, 7, 3, 49, 0, 22, 22, 5, 13, 31};
+    auto cache = m.make_cache();
+    RowMatrixF const logits = m.forward(tokens, cache);
+    auto const ref = test::reference_forward(m.weights(), tokens);
+    for (std::size_t t = 0; t < tokens.size(); ++t) {
+      for (std::size_t v = 0; v < 50; ++v) {
+        double const b = ref[t][v];
+        CHECK(std::abs(double(logits(Eigen::Index(t), Eigen::Index(v))) - b) <= 1e-4 + 1e-4 * std::abs(b));
+      }
+    }
+  }
+
+  TEST_CASE("LlamaModel: prefill equals token-by-token decode, and chunked prefill") {
+    LlamaModel const m(test::synthetic_llama(64, 2, 8, 2, 80, 40, test::seed() + 1, /*tied=*/true));
+    std::vector<int> const tokens = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8};
+    auto c1 = m.make_cache();
+    RowMatrixF const all = m.forward(tokens, c1);
+    auto c2 = m.make_cache();
+    auto c3 = m.make_cache();
+    RowMatrixF const head = m.forward(std::span<int const>(tokens).first(5), c3);
+    RowMatrixF const tail = m.forward(std::span<int const>(tokens).subspan(5), c3);
+    for (std::size_t t = 0; t < tokens.size(); ++t) {
+      RowMatrixF const one = m.forward(std::span<int const>(tokens).subspan(t, 1), c2);
+      CHECK((one.row(0) - all.row(Eigen::Index(t))).cwiseAbs().maxCoeff() <= 2e-5f);
+      RowMatrixF const& part = t < 5 ? head : tail;
+      Eigen::Index const row = Eigen::Index(t < 5 ? t : t - 5);
+      CHECK((part.row(row) - all.row(Eigen::Index(t))).cwiseAbs().maxCoeff() <= 2e-5f);
+    }
+    CHECK(c2.size() == tokens.size());
+  }
+
+  TEST_CASE("LlamaModel: 1 and 2 threads give the same logits") {
+    LlamaModel const m(test::synthetic_llama(64, 1, 4, 4, 64, 30, 5));
+    std::vector<int> const tokens = {1, 2, 3, 4, 5, 6};
+    auto c1 = m.make_cache();
+    auto c2 = m.make_cache();
+    RowMatrixF const a = m.forward(tokens, c1, nullptr, {.n_threads = 1});
+    RowMatrixF const b = m.forward(tokens, c2, nullptr, {.n_threads = 2});
+    CHECK((a - b).cwiseAbs().maxCoeff() <= 1e-5f);
+  }
+
+  TEST_CASE("LlamaModel: hooks see every linear input and K/V; bad tokens and overflow throw") {
+    struct Counter : ForwardHooks {
+      int inputs = 0, keys = 0, values = 0, queries = 0;
+      void linear_input(std::size_t, LinearInput, MatrixView<float>) override { ++inputs; }
+      void key(std::size_t, MatrixView<float>) override { ++keys; }
+      void value(std::size_t, MatrixView<float>) override { ++values; }
+      void query(std::size_t, MatrixView<float>) override { ++queries; }
+    } counter;
+    LlamaModel const m(test::synthetic_llama(32, 3, 2, 1, 48, 20, 9));
+    auto cache = m.make_cache();
+    std::vector<int> const tokens = {1, 2};
+    m.forward(tokens, cache, &counter);
+    CHECK(counter.inputs == 3 * 4 + 1);
+    CHECK(counter.keys == 3);
+    CHECK(counter.values == 3);
+    CHECK(counter.queries == 3);
+    std::vector<int> const bad = {20};
+    CHECK_THROWS_WITH_AS(m.forward(bad, cache), doctest::Contains("token id 20"), ShapeError);
+    std::vector<int> const many(70, 1);
+    auto fresh = m.make_cache();
+    CHECK_THROWS_AS(m.forward(many, fresh), ShapeError);
+  }
+}
+
+TEST_CASE("LlamaWeights: tied embeddings share the lm_head until untie()") {
+  auto w = dfrot::test::synthetic_llama(32, 1, 2, 1, 40, 25, 3, /*tied=*/true);
+  CHECK(w.is_tied());
+  CHECK(&w.lm_head() == &w.tok_embeddings);
+  w.untie();
+  CHECK_FALSE(w.is_tied());
+  CHECK(w.lm_head() == w.tok_embeddings);
+  w.output(0, 0) += 1.0f;  // now independent
+  CHECK(w.output(0, 0) != w.tok_embeddings(0, 0));
+}
+
+TEST_CASE("LlamaModel: a prefill spanning several attention row blocks equals the float64 reference") {
+  using namespace dfrot;
+  model::LlamaModel const m(test::synthetic_llama(32, 1, 4, 2, 48, 30, 17), 320);
+  std::vector<int> tokens;
+  Rng rng(2);
+  for (int i = 0; i < 300; ++i) tokens.push_back(int(rng.uniform_int(30)));
+  auto cache = m.make_cache();
+  std::vector<int> const first(tokens.begin(), tokens.begin() + 10);  // then a 290-token chunk
+  m.forward(first, cache);
+  model::RowMatrixF const rest = m.forward(std::span<int const>(tokens).subspan(10), cache);
+  auto const ref = test::reference_forward(m.weights(), tokens);
+  double worst = 0;
+  for (std::size_t t = 10; t < 300; ++t)
+    for (std::size_t v = 0; v < 30; ++v)
+      worst = std::max(worst, std::abs(double(rest(Eigen::Index(t - 10), Eigen::Index(v))) - ref[t][v]) /
+                                  (1e-4 + 1e-4 * std::abs(ref[t][v])));
+  CHECK(worst <= 1.0);
+}
