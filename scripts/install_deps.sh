@@ -3,7 +3,7 @@
 # Benchmark, CLI11, nlohmann-json). Skips apt when everything is already present.
 set -euo pipefail
 packages=(g++ cmake ninja-build libeigen3-dev doctest-dev libbenchmark-dev libcli11-dev
-          nlohmann-json3-dev python3)
+          nlohmann-json3-dev python3 python3-pip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

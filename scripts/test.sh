@@ -2,10 +2,13 @@
 # The test command: installs dependencies, then builds and runs the whole suite twice with warnings
 # as errors: the release preset (CUDA code compiled when nvcc is present; GPU tests skip without a
 # device) and the asan preset (AddressSanitizer + UndefinedBehaviorSanitizer).
+# The default model is fetched first: the release run includes the `model`-labelled tests and
+# fails if the model is missing; the asan run leaves those out (they are slow under ASan).
 # Usage: scripts/test.sh [release|asan|all]   (default all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
+bash scripts/fetch_model.sh >/dev/null
 which=${1:-all}
 run() {
   echo "== $1: configure, build, test" >&2

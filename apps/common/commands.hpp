@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// The subcommand registry: each apps/<verb>/ source adds its flags to the shared CLI11 app.
+// The subcommand registry: each apps/<verb>/ source declares its flags on a CLI11 subcommand and
+// returns the action main() runs after parsing.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -16,10 +19,12 @@ struct CommonOptions {
   std::uint64_t seed = 0;     ///< -s
 };
 
-/// A registered subcommand: `add` declares flags on `sub` and returns the action run after parsing.
+/// Runs after parsing; returns the process exit code.
 using CommandAction = std::function<int()>;
 
-/// Adds `dfrot hadamard`.
+/// `dfrot hadamard`: factorizations, constructions, round-trip errors and speed of T_n.
 CommandAction add_hadamard_command(CLI::App& sub, CommonOptions& common);
+/// `dfrot ppl`: WikiText-2 perplexity of a model (papers' protocol).
+CommandAction add_ppl_command(CLI::App& sub, CommonOptions& common);
 
 }  // namespace dfrot::app

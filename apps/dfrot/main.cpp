@@ -2,31 +2,56 @@
 // dfrot: rotation-based 4-bit quantization toolkit. Dispatches to one subcommand per verb.
 #include <cstdio>
 #include <exception>
+#include <utility>
+#include <vector>
 
 #include "common/commands.hpp"
 #include "dfrot/core/error.hpp"
 #include "dfrot/core/isa.hpp"
 #include "dfrot/version.hpp"
 
+namespace {
+
+struct Verb {
+  char const* name;
+  char const* help;
+  dfrot::app::CommandAction (*add)(CLI::App&, dfrot::app::CommonOptions&);
+};
+
+Verb const kVerbs[] = {
+    {"ppl", "WikiText-2 perplexity of a model (non-overlapping windows, papers' protocol)",
+     dfrot::app::add_ppl_command},
+    {"hadamard", "Hadamard transforms of given sizes: factorization, checks, speed",
+     dfrot::app::add_hadamard_command},
+};
+
+}  // namespace
+
 int main(int argc, char** argv) {
+#if defined(__AVX2__)
+  // Built for x86-64-v3 (DFROT_APP_ARCH): stop with a message instead of SIGILL on older CPUs.
+  if (dfrot::detected_isa() < dfrot::Isa::kAvx2) {
+    std::fprintf(stderr, "error: this dfrot was built for AVX2+FMA CPUs; rebuild with "
+                         "-DDFROT_APP_ARCH=x86-64 for this one\n");
+    return 1;
+  }
+#endif
   CLI::App app{"dfrot " DFROT_VERSION_STRING
                ": rotation-based 4-bit quantization of LLaMA-family models (QuaRot, DFRot)"};
   app.set_version_flag("--version", DFROT_VERSION_STRING);
   app.require_subcommand(1);
   dfrot::app::CommonOptions common;
-  auto add_common = [&](CLI::App* sub) {
+  std::vector<std::pair<CLI::App*, dfrot::app::CommandAction>> commands;
+  for (Verb const& verb : kVerbs) {
+    CLI::App* sub = app.add_subcommand(verb.name, verb.help);
     sub->add_option("-t,--threads", common.n_threads, "CPU threads (<= 0: all cores)")
         ->capture_default_str();
     sub->add_option("--isa", common.isa, "CPU kernel level: auto, scalar, avx2, avx512, avx512vnni")
         ->capture_default_str();
     sub->add_option("-s,--seed", common.seed, "random seed")->capture_default_str();
-    sub->add_flag("--json", common.json, "print the report as JSON");
-    return sub;
-  };
-  CLI::App* hadamard = add_common(
-      app.add_subcommand("hadamard", "Hadamard transforms of given sizes: factorization, checks, speed"));
-  auto hadamard_action = dfrot::app::add_hadamard_command(*hadamard, common);
-
+    sub->add_flag("--json", common.json, "print the report as JSON on stdout");
+    commands.emplace_back(sub, verb.add(*sub, common));
+  }
   try {
     app.parse(argc, argv);
   } catch (CLI::ParseError const& e) {
@@ -37,7 +62,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "isa: %s (detected), using %s\n",
                  std::string(dfrot::to_string(dfrot::detected_isa())).c_str(),
                  std::string(dfrot::to_string(dfrot::active_isa())).c_str());
-    if (hadamard->parsed()) return hadamard_action();
+    for (auto& [sub, action] : commands) {
+      if (sub->parsed()) return action();
+    }
   } catch (dfrot::UsageError const& e) {
     std::fprintf(stderr, "usage error: %s\n", e.what());
     return 2;

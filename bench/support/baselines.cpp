@@ -36,16 +36,18 @@ double memcpy_seconds(std::size_t bytes) {
   return s;
 }
 
-double eigen_sgemm_gflops(std::size_t m, std::size_t n, std::size_t k) {
-  static std::map<std::tuple<std::size_t, std::size_t, std::size_t>, double> cache;
-  auto const key = std::make_tuple(m, n, k);
+double eigen_sgemm_gflops(std::size_t m, std::size_t n, std::size_t k, int threads) {
+  static std::map<std::tuple<std::size_t, std::size_t, std::size_t, int>, double> cache;
+  auto const key = std::make_tuple(m, n, k, threads);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
-  Eigen::setNbThreads(1);
+  int const previous = Eigen::nbThreads();
+  Eigen::setNbThreads(threads);
   Eigen::MatrixXf a = Eigen::MatrixXf::Random(Eigen::Index(m), Eigen::Index(k));
   Eigen::MatrixXf b = Eigen::MatrixXf::Random(Eigen::Index(k), Eigen::Index(n));
   Eigen::MatrixXf c(static_cast<Eigen::Index>(m), static_cast<Eigen::Index>(n));
   double const s = median_seconds([&] { c.noalias() = a * b; }, 5);
   double const gflops = 2.0 * double(m) * double(n) * double(k) / s * 1e-9;
+  Eigen::setNbThreads(previous);
   cache[key] = gflops;
   return gflops;
 }

@@ -14,7 +14,8 @@ double median_seconds(std::function<void()> const& fn, int reps = 7);
 /// size for the process, so every benchmark of a run divides by the same measurement).
 double memcpy_seconds(std::size_t bytes);
 
-/// GFLOP/s of Eigen SGEMM C(m×n) = A(m×k)·B(k×n) (single thread, AVX2+FMA build), cached per shape.
-double eigen_sgemm_gflops(std::size_t m, std::size_t n, std::size_t k);
+/// GFLOP/s of Eigen SGEMM C(m×n) = A(m×k)·B(k×n) (AVX2+FMA build) on `threads` threads, cached
+/// per shape and thread count.
+double eigen_sgemm_gflops(std::size_t m, std::size_t n, std::size_t k, int threads = 1);
 
 }  // namespace dfrot::bench

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: Apache-2.0
+// `dfrot ppl -m MODEL -f TEXT [-c 2048] [--chunks N] [-t N] [--json]`: perplexity by the papers'
+// protocol (flag names follow llama.cpp's llama-perplexity).
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "common/commands.hpp"
+#include "common/model_loading.hpp"
+#include "common/report.hpp"
+#include "dfrot/eval/perplexity.hpp"
+
+namespace dfrot::app {
+
+namespace {
+struct PplOptions {
+  std::string model;
+  std::string text;
+  std::string tokenizer;
+  std::size_t ctx = 2048;
+  long chunks = -1;
+};
+
+std::string read_text(std::string const& path) {
+  std::ifstream in(path, std::ios::binary);
+  DFROT_THROW_IF(!in, IoError, "text '", path, "': cannot open");
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+}  // namespace
+
+CommandAction add_ppl_command(CLI::App& sub, CommonOptions& common) {
+  auto o = std::make_shared<PplOptions>();
+  sub.add_option("-m,--model", o->model, "model: GGUF file, llama2.c .bin, or HF directory")
+      ->required();
+  sub.add_option("-f,--file", o->text, "text to evaluate, read as-is (e.g. wiki.test.raw)")
+      ->required();
+  sub.add_option("--tokenizer", o->tokenizer,
+                 "tokenizer file when the model has none (llama2.c tokenizer.bin)");
+  sub.add_option("-c,--ctx-size", o->ctx, "tokens per window")->capture_default_str();
+  sub.add_option("--chunks", o->chunks, "windows to evaluate (-1 = all)")->capture_default_str();
+  return [o, &common]() {
+    auto const t0 = std::chrono::steady_clock::now();
+    LoadedModel loaded = load_model(o->model, o->tokenizer, o->ctx);
+    double const load_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::string const text = read_text(o->text);
+    std::vector<int> const tokens = loaded.tokenizer->encode(text, /*add_bos=*/true);
+    std::fprintf(stderr, "model: %s (%s), loaded in %.1f s\ntext: %s, %zu bytes, %zu tokens\n",
+                 o->model.c_str(), model::describe(loaded.model->config()).c_str(), load_s,
+                 o->text.c_str(), text.size(), tokens.size());
+    auto const result = eval::perplexity(
+        *loaded.model, tokens,
+        {.ctx = o->ctx, .chunks = o->chunks, .n_threads = common.n_threads}, nullptr,
+        [](eval::PerplexityProgress const& p) {
+          std::fprintf(stderr, "\r[%zu/%zu] ppl %.4f  %.0f tok/s", p.window, p.n_windows, p.ppl,
+                       p.tokens_per_second);
+          std::fflush(stderr);
+        });
+    std::fprintf(stderr, "\n");
+    Report report({"config", "ppl", "windows", "predictions", "tokens", "seconds"});
+    report.set("model", o->model);
+    report.set("text", o->text);
+    report.set("ctx", o->ctx);
+    report.set("threads", common.n_threads);
+    report.add_row({"fp32", result.ppl, result.n_windows, result.n_predictions, result.n_tokens,
+                    result.seconds});
+    report.print(common.json);
+    return 0;
+  };
+}
+
+}  // namespace dfrot::app
