@@ -4,6 +4,12 @@
 #pragma once
 
 #include "dfrot/core.hpp"
+#include "dfrot/eval.hpp"
 #include "dfrot/hadamard.hpp"
+#include "dfrot/io.hpp"
+#include "dfrot/model.hpp"
+#include "dfrot/pipeline.hpp"
+#include "dfrot/quant.hpp"
 #include "dfrot/rotation.hpp"
+#include "dfrot/tokenizer.hpp"
 #include "dfrot/version.hpp"

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: Apache-2.0
+// Residual rotation R1, head-wise V/O rotations and the down_proj Hadamard, fused into the weights
+// in float64 (ALGORITHMS.md §1.3-§1.5).
+#pragma once
+
+#include <Eigen/Core>
+
+#include "dfrot/core/error.hpp"
+#include "dfrot/hadamard/hadamard_transform.hpp"
+#include "dfrot/model/llama_weights.hpp"
+
+namespace dfrot::pipeline {
+
+namespace detail {
+inline void right_multiply(model::RowMatrix& w, Eigen::MatrixXd const& q) {  // W ← W·Q
+  w = (w.cast<double>() * q).cast<float>();
+}
+inline void left_multiply_transposed(model::RowMatrix& w, Eigen::MatrixXd const& q) {  // W ← Qᵀ·W
+  w = (q.transpose() * w.cast<double>()).cast<float>();
+}
+inline bool norms_are_fused(model::LlamaWeights const& w) {
+  auto ones = [](model::Vector const& v) { return (v.array() == 1.0f).all(); };
+  if (!ones(w.norm) || w.is_tied()) return false;
+  for (auto const& l : w.layers) {
+    if (!ones(l.attention_norm) || !ones(l.ffn_norm)) return false;
+  }
+  return true;
+}
+}  // namespace detail
+
+/// Rotates the residual stream by Q (x ↦ x·Q): embeddings, q/k/v and gate/up (input side, W·Q),
+/// o_proj and down_proj (output side, Qᵀ·W) and the lm_head (W·Q).
+/// \pre fuse_rms_norms() was applied. \throws ShapeError when Q is not d×d or norms are not fused.
+inline void rotate_residual(model::LlamaWeights& w, Eigen::MatrixXd const& q) {
+  Eigen::Index const d = static_cast<Eigen::Index>(w.config.hidden);
+  DFROT_THROW_IF(q.rows() != d || q.cols() != d, ShapeError, "rotate_residual: rotation is ",
+                 q.rows(), "×", q.cols(), " but the hidden size is ", d);
+  DFROT_THROW_IF(!detail::norms_are_fused(w), ShapeError,
+                 "rotate_residual: fuse the RMSNorm scales first (RMSNorm does not commute with "
+                 "a rotation while it has a per-channel scale)");
+  detail::right_multiply(w.tok_embeddings, q);
+  for (auto& l : w.layers) {
+    detail::right_multiply(l.wq, q);
+    detail::right_multiply(l.wk, q);
+    detail::right_multiply(l.wv, q);
+    detail::left_multiply_transposed(l.wo, q);
+    detail::right_multiply(l.w_gate, q);
+    detail::right_multiply(l.w_up, q);
+    detail::left_multiply_transposed(l.w_down, q);
+  }
+  detail::right_multiply(w.output, q);
+}
+
+/// DFRot / SpinQuant style V/O rotation with no online op: every head's value rows are mixed by
+/// R (d_h×d_h orthogonal; default H_{d_h}/√d_h) and the matching o_proj input columns by R too:
+/// W_v[head] ← Rᵀ·W_v[head], W_o[:, head] ← W_o[:, head]·R. Attention is linear in V, so the model
+/// output is unchanged while the V cache holds v·R.
+inline void rotate_values_per_head(model::LlamaWeights& w, Eigen::MatrixXd const& r) {
+  auto const& c = w.config;
+  Eigen::Index const dh = static_cast<Eigen::Index>(c.head_dim);
+  DFROT_THROW_IF(r.rows() != dh || r.cols() != dh, ShapeError, "rotate_values_per_head: R is ",
+                 r.rows(), "×", r.cols(), " but the head dim is ", dh);
+  std::size_t const group = c.n_heads / c.n_kv_heads;
+  for (auto& l : w.layers) {
+    Eigen::MatrixXd wv = l.wv.cast<double>();
+    for (std::size_t g = 0; g < c.n_kv_heads; ++g) {
+      auto block = wv.middleRows(static_cast<Eigen::Index>(g) * dh, dh);
+      block = (r.transpose() * block).eval();
+    }
+    l.wv = wv.cast<float>();
+    Eigen::MatrixXd wo = l.wo.cast<double>();
+    for (std::size_t h = 0; h < c.n_heads; ++h) {
+      (void)group;
+      auto block = wo.middleCols(static_cast<Eigen::Index>(h) * dh, dh);
+      block = (block * r).eval();
+    }
+    l.wo = wo.cast<float>();
+  }
+}
+
+/// H_{d_h}/√d_h as a dense matrix (the deterministic per-head rotation of DFRot, QuaRot's V).
+inline Eigen::MatrixXd head_hadamard(std::size_t head_dim) {
+  std::vector<double> const t = hadamard::HadamardTransform(head_dim).dense();
+  Eigen::Index const n = static_cast<Eigen::Index>(head_dim);
+  return Eigen::Map<Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> const>(
+      t.data(), n, n);
+}
+
+/// Offline half of an online input transform: W ← W·Tᵀ, so that feeding the linear T·u instead
+/// of u leaves its output unchanged. Used for down_proj (R4, T = T_{d_ff}) and, in QuaRot style,
+/// o_proj (T = T_d). Applied in float32 through the exact butterfly, as QuaRot does.
+inline void fuse_input_transform(model::RowMatrix& w, hadamard::HadamardTransform const& t) {
+  DFROT_THROW_IF(static_cast<std::size_t>(w.cols()) != t.size(), ShapeError,
+                 "fuse_input_transform: weight has ", w.cols(), " inputs but the transform has size ",
+                 t.size());
+  // Row i of W ← (T·W[i]ᵀ)ᵀ = W[i]·Tᵀ.
+  t.apply_rows(MatrixView<float>(w.data(), static_cast<std::size_t>(w.rows()),
+                                 static_cast<std::size_t>(w.cols())));
+}
+
+}  // namespace dfrot::pipeline
