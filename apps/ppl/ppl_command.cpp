@@ -9,8 +9,10 @@
 
 #include "common/commands.hpp"
 #include "common/model_loading.hpp"
+#include "common/quant_flags.hpp"
 #include "common/report.hpp"
 #include "dfrot/eval/perplexity.hpp"
+#include "dfrot/pipeline/quantized_model.hpp"
 
 namespace dfrot::app {
 
@@ -42,7 +44,9 @@ CommandAction add_ppl_command(CLI::App& sub, CommonOptions& common) {
                  "tokenizer file when the model has none (llama2.c tokenizer.bin)");
   sub.add_option("-c,--ctx-size", o->ctx, "tokens per window")->capture_default_str();
   sub.add_option("--chunks", o->chunks, "windows to evaluate (-1 = all)")->capture_default_str();
-  return [o, &common]() {
+  auto make_scheme = add_quant_flags(sub);
+  return [o, make_scheme, &common]() {
+    pipeline::QuantScheme const scheme = make_scheme(common.seed);
     auto const t0 = std::chrono::steady_clock::now();
     LoadedModel loaded = load_model(o->model, o->tokenizer, o->ctx);
     double const load_s =
@@ -52,22 +56,31 @@ CommandAction add_ppl_command(CLI::App& sub, CommonOptions& common) {
     std::fprintf(stderr, "model: %s (%s), loaded in %.1f s\ntext: %s, %zu bytes, %zu tokens\n",
                  o->model.c_str(), model::describe(loaded.model->config()).c_str(), load_s,
                  o->text.c_str(), text.size(), tokens.size());
+    auto const t1 = std::chrono::steady_clock::now();
+    pipeline::OnlineTransformOptions const online =
+        pipeline::transform_weights(loaded.model->weights(), scheme, common.n_threads);
+    pipeline::quantize_weights_rtn(loaded.model->weights(), scheme, common.n_threads);
+    pipeline::QuantizationHooks hooks(loaded.model->config(), scheme, online);
+    double const prepare_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    std::fprintf(stderr, "scheme: %s (prepared in %.1f s)\n", scheme.describe().c_str(), prepare_s);
     auto const result = eval::perplexity(
         *loaded.model, tokens,
-        {.ctx = o->ctx, .chunks = o->chunks, .n_threads = common.n_threads}, nullptr,
+        {.ctx = o->ctx, .chunks = o->chunks, .n_threads = common.n_threads}, &hooks,
         [](eval::PerplexityProgress const& p) {
           std::fprintf(stderr, "\r[%zu/%zu] ppl %.4f  %.0f tok/s", p.window, p.n_windows, p.ppl,
                        p.tokens_per_second);
           std::fflush(stderr);
         });
     std::fprintf(stderr, "\n");
-    Report report({"config", "ppl", "windows", "predictions", "tokens", "seconds"});
+    Report report({"scheme", "ppl", "windows", "predictions", "tokens", "prepare_s", "eval_s"});
     report.set("model", o->model);
     report.set("text", o->text);
     report.set("ctx", o->ctx);
     report.set("threads", common.n_threads);
-    report.add_row({"fp32", result.ppl, result.n_windows, result.n_predictions, result.n_tokens,
-                    result.seconds});
+    report.set("seed", scheme.seed);
+    report.add_row({scheme.describe(), result.ppl, result.n_windows, result.n_predictions,
+                    result.n_tokens, prepare_s, result.seconds});
     report.print(common.json);
     return 0;
   };

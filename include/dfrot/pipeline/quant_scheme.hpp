@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: Apache-2.0
+// QuantScheme: what to rotate and how to quantize weights, activations and the KV cache
+// (the W·A·KV settings of the papers, ALGORITHMS.md §3.6-§3.7).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "dfrot/quant/kv_quant.hpp"
+#include "dfrot/quant/quant_config.hpp"
+
+namespace dfrot::pipeline {
+
+/// The residual rotation R1.
+enum class RotationKind { kNone, kRandom, kHadamard };
+
+constexpr std::string_view to_string(RotationKind r) {
+  switch (r) {
+    case RotationKind::kNone: return "none";
+    case RotationKind::kRandom: return "random";
+    case RotationKind::kHadamard: return "hadamard";
+  }
+  return "unknown";
+}
+
+/// KV quantizer defaults of the reference code (§3.5): symmetric, no clipping; per (token, head).
+inline quant::KvQuantConfig default_kv_config() {
+  quant::KvQuantConfig c;
+  c.symmetry = quant::Symmetry::kSym;
+  c.clip_ratio = 1.0f;
+  c.per_head = true;
+  return c;
+}
+
+/// Bits = 16 turns a quantizer off. Defaults follow the reference code (sym everywhere, no clip);
+/// presets (quant/presets.hpp) give the papers' settings.
+struct QuantScheme {
+  RotationKind rotation = RotationKind::kNone;
+  std::uint64_t seed = 0;
+  bool subtract_embedding_mean = false;  ///< QuaRot/SpinQuant habit; inexact for RMSNorm (§1.2)
+
+  int w_bits = 16;
+  quant::QuantConfig weight{};  ///< per output channel, symmetric by default
+  quant::ClipSearchConfig w_clip{};
+
+  int a_bits = 16;
+  quant::QuantConfig act{};  ///< per token (kPerRow) by default
+
+  int k_bits = 16;
+  int v_bits = 16;
+  quant::KvQuantConfig k = default_kv_config();
+  quant::KvQuantConfig v = default_kv_config();
+
+  /// One line naming every setting (reports carry it so results can be reproduced).
+  std::string describe() const {
+    auto q = [](quant::QuantConfig const& c) {
+      return str_cat(to_string(c.symmetry), c.granularity == quant::Granularity::kPerGroup
+                                                ? str_cat(" g", c.group_size)
+                                                : std::string(""),
+                     c.clip_ratio != 1.0f ? str_cat(" clip ", c.clip_ratio) : std::string(""));
+    };
+    auto kv = [](quant::KvQuantConfig const& c) {
+      return str_cat(to_string(c.symmetry), c.per_head ? " per-head" : " per-token",
+                     " clip ", c.clip_ratio);
+    };
+    return str_cat("W", w_bits, "A", a_bits, "K", k_bits, "V", v_bits, " rotate=",
+                   to_string(rotation), " seed=", seed,
+                   w_bits < 16 ? str_cat(" w[", q(weight), w_clip.enabled ? " mse-clip" : "", "]")
+                               : std::string(""),
+                   a_bits < 16 ? str_cat(" a[", q(act), "]") : std::string(""),
+                   k_bits < 16 ? str_cat(" k[", kv(k), "]") : std::string(""),
+                   v_bits < 16 ? str_cat(" v[", kv(v), "]") : std::string(""),
+                   subtract_embedding_mean ? " emb-mean" : "");
+  }
+};
+
+}  // namespace dfrot::pipeline

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: Apache-2.0
+// prepare_quantized_model: QuaRot end to end on a loaded model — fuse norms, rotate (R1, V/O,
+// down_proj), quantize the weights (RTN), and build the hooks that apply the online Hadamards and
+// the activation / KV fake quantizers at the sites of ALGORITHMS.md §3.6.
+#pragma once
+
+#include <memory>
+
+#include "dfrot/model/forward_hooks.hpp"
+#include "dfrot/model/llama_weights.hpp"
+#include "dfrot/pipeline/fuse_norms.hpp"
+#include "dfrot/pipeline/online_transforms.hpp"
+#include "dfrot/pipeline/quant_scheme.hpp"
+#include "dfrot/pipeline/rotate_model.hpp"
+#include "dfrot/quant/activation_quant.hpp"
+#include "dfrot/quant/kv_quant.hpp"
+#include "dfrot/quant/rtn.hpp"
+#include "dfrot/rotation/random_hadamard.hpp"
+#include "dfrot/rotation/random_orthogonal.hpp"
+
+namespace dfrot::pipeline {
+
+/// Online transforms first, then fake quantization, at every quantized site. The fake path
+/// quantizes exactly as the integer kernels will (same scales, round half to even).
+class QuantizationHooks : public model::ForwardHooks {
+ public:
+  QuantizationHooks(model::ModelConfig const& c, QuantScheme const& s,
+                    OnlineTransformOptions const& online)
+      : scheme_(s), online_(c, online), n_threads_(online.n_threads) {
+    scheme_.act.bits = s.a_bits;
+    scheme_.k.bits = s.k_bits;
+    scheme_.v.bits = s.v_bits;
+    scheme_.k.n_kv_heads = scheme_.v.n_kv_heads = c.n_kv_heads;
+    scheme_.k.head_dim = scheme_.v.head_dim = c.head_dim;
+  }
+
+  void linear_input(std::size_t layer, model::LinearInput site, MatrixView<float> x) override {
+    online_.linear_input(layer, site, x);
+    if (site == model::LinearInput::kLmHead || scheme_.a_bits >= 16) return;
+    quant::fake_quantize_activations(x, x, scheme_.act, n_threads_);
+  }
+  void query(std::size_t layer, MatrixView<float> q) override { online_.query(layer, q); }
+  void key(std::size_t layer, MatrixView<float> k) override {
+    online_.key(layer, k);
+    if (scheme_.k_bits < 16) quant::fake_quantize_kv(k, k, scheme_.k, n_threads_);
+  }
+  void value(std::size_t layer, MatrixView<float> v) override {
+    online_.value(layer, v);
+    if (scheme_.v_bits < 16) quant::fake_quantize_kv(v, v, scheme_.v, n_threads_);
+  }
+
+ private:
+  QuantScheme scheme_;
+  OnlineTransforms online_;
+  int n_threads_;
+};
+
+/// The residual rotation the scheme asks for (float64, d×d).
+inline Eigen::MatrixXd make_residual_rotation(QuantScheme const& s, std::size_t d) {
+  switch (s.rotation) {
+    case RotationKind::kHadamard: return rotation::RandomHadamardRotation(s.seed).generate(d).matrix;
+    case RotationKind::kRandom: return rotation::haar_orthogonal(d, s.seed);
+    case RotationKind::kNone: break;
+  }
+  return Eigen::MatrixXd::Identity(static_cast<Eigen::Index>(d), static_cast<Eigen::Index>(d));
+}
+
+/// Rewrites `w` for the scheme (fusion and rotations only when a rotation is asked for) and returns
+/// the online options its hooks need.
+inline OnlineTransformOptions transform_weights(model::LlamaWeights& w, QuantScheme const& s,
+                                                int n_threads) {
+  OnlineTransformOptions online{.down_proj = false, .o_proj = false, .qk = false,
+                                .n_threads = n_threads};
+  if (s.rotation == RotationKind::kNone) return online;
+  fuse_rms_norms(w);
+  if (s.subtract_embedding_mean) subtract_embedding_mean(w);
+  rotate_residual(w, make_residual_rotation(s, w.config.hidden));
+  // V/O: per-head H_{d_h} on V (the cache holds v·H) and a full online T_d before o_proj, which works
+  // for any head count (QuaRot's cross-head Ĥ_{n_h} needs n_h = K·2^m; SmolLM2 has n_h = 9).
+  rotate_values_per_head(w, head_hadamard(w.config.head_dim));
+  hadamard::HadamardTransform const t_d(w.config.hidden), t_ff(w.config.intermediate);
+  for (auto& l : w.layers) {
+    fuse_input_transform(l.wo, t_d);
+    fuse_input_transform(l.w_down, t_ff);
+  }
+  online.o_proj = true;
+  online.down_proj = true;
+  online.qk = s.k_bits < 16;  // R3 only matters for K-cache quantization
+  return online;
+}
+
+/// Weight RTN of every decoder linear (lm_head and embeddings stay FP).
+inline void quantize_weights_rtn(model::LlamaWeights& w, QuantScheme const& s, int n_threads) {
+  if (s.w_bits >= 16) return;
+  quant::QuantConfig cfg = s.weight;
+  cfg.bits = s.w_bits;
+  auto rtn = [&](model::RowMatrix& m) {
+    MatrixView<float> v(m.data(), static_cast<std::size_t>(m.rows()), static_cast<std::size_t>(m.cols()));
+    quant::fake_quantize_weights(v, v, cfg, s.w_clip, n_threads);
+  };
+  for (auto& l : w.layers) {
+    for (model::RowMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) rtn(*m);
+  }
+}
+
+}  // namespace dfrot::pipeline
