@@ -42,8 +42,9 @@ class LlamaModel {
  public:
   explicit LlamaModel(LlamaWeights weights, std::size_t max_positions = 0)
       : weights_(std::move(weights)),
-        rope_(weights_.config, max_positions ? max_positions : std::max<std::size_t>(
-                                                                   weights_.config.max_seq_len, 1)),
+        rope_(weights_.config,
+              max_positions ? max_positions : std::max<std::size_t>(weights_.config.max_seq_len, 1),
+              weights_.rope_freq_factors),
         backend_(std::make_shared<LinearBackend>()) {}
 
   ModelConfig const& config() const { return weights_.config; }

@@ -37,6 +37,7 @@ struct LlamaWeights {
   Vector norm;               ///< [d]
   RowMatrix output;          ///< [vocab, d]; empty while the embeddings are tied
   std::vector<LayerWeights> layers;
+  std::vector<float> rope_freq_factors;  ///< [d_h/2] divisors of the RoPE frequencies, or empty
 
   bool is_tied() const { return output.size() == 0; }
   /// The lm_head matrix: `output`, or the embeddings while tied (no copy for FP inference).
@@ -95,6 +96,12 @@ inline LlamaWeights make_llama_weights(io::LlamaCheckpoint&& ckpt) {
     DFROT_THROW_IF(!c.tied_embeddings, FormatError, "model '", ckpt.path,
                    "': tensor 'output' is missing and the embeddings are not tied");
     // Tied: lm_head() reads tok_embeddings until a transformation calls untie().
+  }
+  if (auto it = ckpt.tensors.find("rope_freqs"); it != ckpt.tensors.end()) {
+    DFROT_THROW_IF(it->second.data.size() != c.head_dim / 2, ShapeError, "model '", ckpt.path,
+                   "': tensor 'rope_freqs' has ", it->second.data.size(), " elements, expected ",
+                   c.head_dim / 2);
+    w.rope_freq_factors = std::move(it->second.data);
   }
   w.layers.resize(c.n_layers);
   for (std::size_t i = 0; i < c.n_layers; ++i) {

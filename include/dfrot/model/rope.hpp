@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <numbers>
+#include <span>
 #include <vector>
 
 #include "dfrot/core/matrix_view.hpp"
@@ -11,8 +12,13 @@
 
 namespace dfrot::model {
 
-/// The inverse frequencies θ^(−2i/d_h), i < d_h/2, after the config's RoPE scaling.
-inline std::vector<double> rope_inverse_frequencies(ModelConfig const& c) {
+/// The inverse frequencies θ^(−2i/d_h), i < d_h/2, after the config's RoPE scaling, each divided
+/// by `freq_factors[i]` when given (GGUF `rope_freqs`, how llama.cpp stores LLaMA-3.1 scaling).
+inline std::vector<double> rope_inverse_frequencies(ModelConfig const& c,
+                                                    std::span<float const> freq_factors = {}) {
+  DFROT_THROW_IF(!freq_factors.empty() && freq_factors.size() != c.head_dim / 2, ShapeError,
+                 "rope: ", freq_factors.size(), " frequency factors for head dim ", c.head_dim,
+                 " (expected ", c.head_dim / 2, ")");
   std::size_t const half = c.head_dim / 2;
   std::vector<double> inv(half);
   for (std::size_t i = 0; i < half; ++i) {
@@ -33,6 +39,7 @@ inline std::vector<double> rope_inverse_frequencies(ModelConfig const& c) {
         f = (1.0 - smooth) * f / c.rope_factor + smooth * f;
       }
     }
+    if (!freq_factors.empty()) f /= static_cast<double>(freq_factors[i]);
     inv[i] = f;
   }
   return inv;
@@ -41,9 +48,9 @@ inline std::vector<double> rope_inverse_frequencies(ModelConfig const& c) {
 /// cos/sin of position·frequency for positions [0, n_positions), computed in float64.
 class RopeTable {
  public:
-  RopeTable(ModelConfig const& c, std::size_t n_positions)
+  RopeTable(ModelConfig const& c, std::size_t n_positions, std::span<float const> freq_factors = {})
       : half_(c.head_dim / 2), cos_(n_positions * half_), sin_(n_positions * half_) {
-    std::vector<double> const inv = rope_inverse_frequencies(c);
+    std::vector<double> const inv = rope_inverse_frequencies(c, freq_factors);
     for (std::size_t p = 0; p < n_positions; ++p) {
       for (std::size_t i = 0; i < half_; ++i) {
         double const angle = static_cast<double>(p) * inv[i];
