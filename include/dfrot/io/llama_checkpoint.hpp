@@ -594,10 +594,14 @@ inline LlamaHParams hparams_from_hf_config(nlohmann::json const& cfg, std::strin
   return hp;
 }
 
+// Defined in hf_tokenizer.hpp (included at the end of this header).
+inline std::optional<TokenizerData> read_hf_tokenizer(std::filesystem::path const& dir);
+
 /// Loads a Hugging Face checkpoint directory: config.json + model.safetensors, or the shards
 /// listed in model.safetensors.index.json. q_proj/k_proj rows are permuted back to adjacent-pair
-/// RoPE order (permute_rotate_half_to_adjacent). The tokenizer is not read (TokenizerData stays
-/// empty; tokenizer.json is not supported yet).
+/// RoPE order (permute_rotate_half_to_adjacent). The tokenizer comes from tokenizer.json (+
+/// tokenizer_config.json) when present and supported (read_hf_tokenizer, hf_tokenizer.hpp);
+/// BOS/EOS ids missing on one side (config.json or the tokenizer) are taken from the other.
 inline LlamaCheckpoint load_llama_hf(std::filesystem::path const& dir) {
   std::filesystem::path const config_path = dir / "config.json";
   std::string const cfg_where = str_cat("config '", config_path.string(), "'");
@@ -681,6 +685,15 @@ inline LlamaCheckpoint load_llama_hf(std::filesystem::path const& dir) {
       ck.tensors.emplace(name, std::move(t));
     }
   }
+  ck.tokenizer = read_hf_tokenizer(dir);
+  if (ck.tokenizer) {
+    TokenizerData& tk = *ck.tokenizer;
+    int const n = static_cast<int>(tk.tokens.size());
+    if (tk.bos_id < 0 && hp.bos_id >= 0 && hp.bos_id < n) tk.bos_id = hp.bos_id;
+    if (tk.eos_id < 0 && hp.eos_id >= 0 && hp.eos_id < n) tk.eos_id = hp.eos_id;
+    if (hp.bos_id < 0) hp.bos_id = tk.bos_id;
+    if (hp.eos_id < 0) hp.eos_id = tk.eos_id;
+  }
   validate_llama_checkpoint(ck);
   return ck;
 }
@@ -719,3 +732,5 @@ inline LlamaCheckpoint load_llama_checkpoint(std::filesystem::path const& path) 
 }
 
 }  // namespace dfrot::io
+
+#include "dfrot/io/hf_tokenizer.hpp"  // IWYU pragma: export (read_hf_tokenizer)
