@@ -9,6 +9,7 @@
 
 #include "dfrot/config.hpp"
 #include "dfrot/core/target.hpp"
+#include "dfrot/core/simd/avx2.hpp"
 #include "dfrot/quant/grid.hpp"
 #include "dfrot/quant/int4_pack.hpp"
 
@@ -19,16 +20,7 @@ DFROT_TARGET_PUSH_AVX2
 namespace dfrot::quant::cpu::avx2 {
 
 /// 8-lane float ops (maxps/minps semantics match max_like_simd/min_like_simd).
-struct Ops {
-  using Reg = __m256;
-  static constexpr std::size_t kLanes = 8;
-  static DFROT_FORCEINLINE Reg load(float const* p) { return _mm256_loadu_ps(p); }
-  static DFROT_FORCEINLINE void store(float* p, Reg v) { _mm256_storeu_ps(p, v); }
-  static DFROT_FORCEINLINE Reg set1(float v) { return _mm256_set1_ps(v); }
-  static DFROT_FORCEINLINE Reg zero() { return _mm256_setzero_ps(); }
-  static DFROT_FORCEINLINE Reg add(Reg a, Reg b) { return _mm256_add_ps(a, b); }
-  static DFROT_FORCEINLINE Reg sub(Reg a, Reg b) { return _mm256_sub_ps(a, b); }
-  static DFROT_FORCEINLINE Reg mul(Reg a, Reg b) { return _mm256_mul_ps(a, b); }
+struct Ops : simd::avx2::Vec<float> {
   static DFROT_FORCEINLINE Reg div(Reg a, Reg b) { return _mm256_div_ps(a, b); }
   static DFROT_FORCEINLINE Reg min(Reg a, Reg b) { return _mm256_min_ps(a, b); }
   static DFROT_FORCEINLINE Reg max(Reg a, Reg b) { return _mm256_max_ps(a, b); }

@@ -8,6 +8,7 @@
 
 #include "dfrot/config.hpp"
 #include "dfrot/core/target.hpp"
+#include "dfrot/core/simd/avx512.hpp"
 #include "dfrot/quant/grid.hpp"
 #include "dfrot/quant/int4_pack.hpp"
 
@@ -20,19 +21,10 @@ namespace dfrot::quant::cpu::avx512 {
 /// 16-lane float ops (vmaxps/vminps semantics match max_like_simd/min_like_simd).
 // Masked forms with an all-ones mask throughout: the plain intrinsics start from
 // _mm512_undefined_*(), which GCC 12 reports as maybe-uninitialized (GCC bug 105593).
-struct Ops {
-  using Reg = __m512;
+struct Ops : simd::avx512::Vec<float> {
   static DFROT_FORCEINLINE __m512i cvt_epi32(Reg a) {
     return _mm512_mask_cvtps_epi32(_mm512_setzero_si512(), 0xFFFF, a);
   }
-  static constexpr std::size_t kLanes = 16;
-  static DFROT_FORCEINLINE Reg load(float const* p) { return _mm512_loadu_ps(p); }
-  static DFROT_FORCEINLINE void store(float* p, Reg v) { _mm512_storeu_ps(p, v); }
-  static DFROT_FORCEINLINE Reg set1(float v) { return _mm512_set1_ps(v); }
-  static DFROT_FORCEINLINE Reg zero() { return _mm512_setzero_ps(); }
-  static DFROT_FORCEINLINE Reg add(Reg a, Reg b) { return _mm512_add_ps(a, b); }
-  static DFROT_FORCEINLINE Reg sub(Reg a, Reg b) { return _mm512_sub_ps(a, b); }
-  static DFROT_FORCEINLINE Reg mul(Reg a, Reg b) { return _mm512_mul_ps(a, b); }
   static DFROT_FORCEINLINE Reg div(Reg a, Reg b) { return _mm512_div_ps(a, b); }
   static DFROT_FORCEINLINE Reg min(Reg a, Reg b) { return _mm512_mask_min_ps(a, 0xFFFF, a, b); }
   static DFROT_FORCEINLINE Reg max(Reg a, Reg b) { return _mm512_mask_max_ps(a, 0xFFFF, a, b); }

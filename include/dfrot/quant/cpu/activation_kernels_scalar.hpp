@@ -6,22 +6,14 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "dfrot/core/simd/scalar.hpp"
 #include "dfrot/quant/grid.hpp"
 #include "dfrot/quant/int4_pack.hpp"
 
 namespace dfrot::quant::cpu::scalar {
 
 /// One-lane ops with the same interface as the AVX2 / AVX-512 ops.
-struct Ops {
-  using Reg = float;
-  static constexpr std::size_t kLanes = 1;
-  static Reg load(float const* p) { return *p; }
-  static void store(float* p, Reg v) { *p = v; }
-  static Reg set1(float v) { return v; }
-  static Reg zero() { return 0.0f; }
-  static Reg add(Reg a, Reg b) { return a + b; }
-  static Reg sub(Reg a, Reg b) { return a - b; }
-  static Reg mul(Reg a, Reg b) { return a * b; }
+struct Ops : simd::scalar::Vec<float> {
   static Reg div(Reg a, Reg b) { return a / b; }
   static Reg min(Reg a, Reg b) { return min_like_simd(a, b); }
   static Reg max(Reg a, Reg b) { return max_like_simd(a, b); }
