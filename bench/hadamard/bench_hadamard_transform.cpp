@@ -18,39 +18,21 @@
 #include "dfrot/hadamard/fwht.hpp"
 #include "dfrot/hadamard/hadamard_transform.hpp"
 #include "support/baselines.hpp"
+#include "support/bench_util.hpp"
 
 namespace {
 
 using namespace dfrot;
 constexpr std::size_t kStreamBytes = std::size_t{256} << 20;
 
-void fill(AlignedBuffer<float>& buf) {
-  Rng rng(1);
-  for (std::size_t i = 0; i < buf.size(); ++i) buf[i] = static_cast<float>(rng.normal());
-}
+using bench::fill_normal;
+using bench::isa_available;
 
-bool isa_available(benchmark::State& state, Isa isa) {
-  if (isa > detected_isa() || isa > kMaxCompiledIsa) {
-    state.SkipWithError("ISA level not available on this CPU");
-    return false;
-  }
-  return true;
-}
-
-// Times `body` with manual timing and sets a ratio counter against `baseline_seconds`.
+// Times `body` and sets a ratio counter against `baseline_seconds`.
 template <class Body>
 void run_timed(benchmark::State& state, double baseline_seconds, char const* ratio_name,
                Body&& body) {
-  double total = 0;
-  for (auto _ : state) {
-    auto const start = std::chrono::steady_clock::now();
-    body();
-    benchmark::ClobberMemory();
-    double const s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    state.SetIterationTime(s);
-    total += s;
-  }
-  state.counters[ratio_name] = total / static_cast<double>(state.iterations()) / baseline_seconds;
+  state.counters[ratio_name] = bench::timed_loop(state, body) / baseline_seconds;
 }
 
 double pow2_stream_seconds_per_element(Isa isa) {
@@ -59,7 +41,7 @@ double pow2_stream_seconds_per_element(Isa isa) {
   if (c == 0) {
     ScopedIsa scope(isa);
     AlignedBuffer<float> buf(kStreamBytes / sizeof(float));
-    fill(buf);
+    fill_normal(buf);
     MatrixView<float> rows(buf.data(), buf.size() / 4096, 4096);
     c = bench::median_seconds([&] { hadamard::fwht_rows(rows, hadamard::Normalize::kOrthonormal); }, 5) /
         static_cast<double>(buf.size());
@@ -69,7 +51,7 @@ double pow2_stream_seconds_per_element(Isa isa) {
 
 void BM_memcpy_stream(benchmark::State& state) {
   AlignedBuffer<float> src(kStreamBytes / sizeof(float)), dst(kStreamBytes / sizeof(float));
-  fill(src);
+  fill_normal(src);
   run_timed(state, bench::memcpy_seconds(kStreamBytes), "x_memcpy",
             [&] { std::memcpy(dst.data(), src.data(), kStreamBytes); });
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kStreamBytes));
@@ -81,7 +63,7 @@ void BM_fwht_rows_stream(benchmark::State& state) {
   if (!isa_available(state, isa)) return;
   ScopedIsa scope(isa);
   AlignedBuffer<float> buf(kStreamBytes / sizeof(float));
-  fill(buf);
+  fill_normal(buf);
   MatrixView<float> rows(buf.data(), buf.size() / n, n);
   run_timed(state, bench::memcpy_seconds(kStreamBytes), "x_memcpy",
             [&] { hadamard::fwht_rows(rows, hadamard::Normalize::kOrthonormal); });
@@ -96,7 +78,7 @@ void BM_fwht_rows_cache(benchmark::State& state) {
   ScopedIsa scope(isa);
   std::size_t const n_rows = 16;  // 256 KiB for n = 4096: stays in L2
   AlignedBuffer<float> buf(n_rows * n);
-  fill(buf);
+  fill_normal(buf);
   MatrixView<float> rows(buf.data(), n_rows, n);
   double total = 0;
   for (auto _ : state) {
@@ -123,7 +105,7 @@ void BM_hadamard_stream(benchmark::State& state) {
   ScopedIsa scope(isa);
   std::size_t const n_rows = kStreamBytes / sizeof(float) / n;
   AlignedBuffer<float> buf(n_rows * n);
-  fill(buf);
+  fill_normal(buf);
   MatrixView<float> rows(buf.data(), n_rows, n);
   double const elements = static_cast<double>(n_rows * n);
   run_timed(state, base * elements, "x_pow2_time", [&] { t.apply_rows(rows); });
@@ -133,12 +115,12 @@ void BM_hadamard_stream(benchmark::State& state) {
   // K×K stage alone on rows kept in cache, as GFLOP/s against Eigen SGEMM of the same shape.
   std::size_t const k0 = k == 40 ? 20 : k;  // 40 runs as two 20-stages plus one butterfly
   AlignedBuffer<float> small(8 * n);
-  fill(small);
+  fill_normal(small);
   MatrixView<float> small_rows(small.data(), 8, n);
   double const s = bench::median_seconds([&] { t.apply_rows(small_rows); }, 9);
   double const fwht_s = [&] {
     AlignedBuffer<float> sub(8 * n);
-    fill(sub);
+    fill_normal(sub);
     MatrixView<float> sub_rows(sub.data(), 8 * k, m);
     return bench::median_seconds([&] { hadamard::fwht_rows(sub_rows); }, 9);
   }();

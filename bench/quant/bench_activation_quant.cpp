@@ -23,39 +23,16 @@
 #include "dfrot/core/rng.hpp"
 #include "dfrot/quant/activation_quant.hpp"
 #include "support/baselines.hpp"
+#include "support/bench_util.hpp"
 
 namespace {
 
 using namespace dfrot;
 constexpr std::size_t kWidth = 4096;
 
-void fill(AlignedBuffer<float>& buf) {
-  Rng rng(1);
-  for (std::size_t i = 0; i < buf.size(); ++i) buf[i] = static_cast<float>(rng.normal());
-}
-
-bool isa_available(benchmark::State& state, Isa isa) {
-  if (isa > detected_isa() || isa > kMaxCompiledIsa) {
-    state.SkipWithError("ISA level not available on this CPU");
-    return false;
-  }
-  return true;
-}
-
-template <class Body>
-double timed_loop(benchmark::State& state, Body&& body) {
-  double total = 0;
-  for (auto _ : state) {
-    auto const start = std::chrono::steady_clock::now();
-    body();
-    benchmark::ClobberMemory();
-    double const s =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    state.SetIterationTime(s);
-    total += s;
-  }
-  return total / static_cast<double>(state.iterations());
-}
+using bench::fill_normal;
+using bench::isa_available;
+using bench::timed_loop;
 
 void BM_quantize_activations(benchmark::State& state) {
   Isa const isa = static_cast<Isa>(state.range(0));
@@ -66,7 +43,7 @@ void BM_quantize_activations(benchmark::State& state) {
   double const memcpy_s = bench::memcpy_seconds(bytes);
   ScopedIsa scope(isa);
   AlignedBuffer<float> x(rows * kWidth);
-  fill(x);
+  fill_normal(x);
   quant::QuantConfig cfg;  // paper activations: 4-bit per token, sym clip 0.9 (asym: clip 1.0)
   cfg.symmetry = asym ? quant::Symmetry::kAsym : quant::Symmetry::kSym;
   cfg.clip_ratio = asym ? 1.0f : 0.9f;
@@ -91,7 +68,7 @@ void BM_fake_quantize_activations(benchmark::State& state) {
   double const memcpy_s = bench::memcpy_seconds(bytes);
   ScopedIsa scope(isa);
   AlignedBuffer<float> x(rows * kWidth);
-  fill(x);
+  fill_normal(x);
   quant::QuantConfig cfg;
   cfg.clip_ratio = 0.9f;
   MatrixView<float> xv(x.data(), rows, kWidth);
