@@ -33,6 +33,9 @@ class ForwardHooks {
   virtual void key(std::size_t layer, MatrixView<float> k) { (void)layer, (void)k; }
   /// Values before they enter the cache ([tokens, n_kv·d_h]).
   virtual void value(std::size_t layer, MatrixView<float> v) { (void)layer, (void)v; }
+  /// Checked after each linear_input of a decoder layer: true ends LlamaModel::forward_layer
+  /// there (a calibration pass that only needs one site's inputs skips the rest of the layer).
+  virtual bool stop_requested() const { return false; }
 };
 
 using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;

@@ -58,67 +58,103 @@ class LlamaModel {
   /// A cache sized for this model and `max_positions()`.
   KvCache make_cache() const { return KvCache(weights_.config, max_positions()); }
 
-  /// Runs `tokens` at positions [cache.size(), cache.size() + n) and returns the final hidden
-  /// states after the last RMSNorm, [n, d]. Appends to the cache.
-  /// \throws ShapeError when a token id is out of range or the cache is full.
-  RowMatrixF forward_hidden(std::span<int const> tokens, KvCache& cache,
-                            ForwardHooks* hooks = nullptr, ForwardOptions const& opt = {}) const {
+  /// Embedding rows of `tokens`, [n, d]. \throws ShapeError for an id outside the vocabulary
+  /// (`first` only labels positions in the message).
+  RowMatrixF embed(std::span<int const> tokens, std::size_t first = 0) const {
     ModelConfig const& c = weights_.config;
-    Eigen::Index const n = static_cast<Eigen::Index>(tokens.size());
+    RowMatrixF x(static_cast<Eigen::Index>(tokens.size()), static_cast<Eigen::Index>(c.hidden));
+    for (std::size_t t = 0; t < tokens.size(); ++t) {
+      int const id = tokens[t];
+      DFROT_THROW_IF(id < 0 || static_cast<std::size_t>(id) >= c.vocab, ShapeError,
+                     "forward: token id ", id, " at position ", first + t,
+                     " is outside the vocabulary of ", c.vocab);
+      x.row(static_cast<Eigen::Index>(t)) = weights_.tok_embeddings.row(id);
+    }
+    return x;
+  }
+
+  /// Runs decoder layer `l` on the residual stream x [n, d] (in place) at positions
+  /// [cache.size(), cache.size() + n), storing that layer's K/V in the cache without advancing it
+  /// (the caller commits once every layer has stored). Layer-by-layer drivers (GPTQ's "true
+  /// sequential" order) call this directly. Returns false when a hook asked to stop early
+  /// (ForwardHooks::stop_requested), leaving x partially updated.
+  bool forward_layer(std::size_t l, RowMatrixF& x, KvCache& cache, ForwardHooks* hooks = nullptr,
+                     ForwardOptions const& opt = {}) const {
+    ModelConfig const& c = weights_.config;
+    DFROT_THROW_IF(l >= c.n_layers, ShapeError, "forward: layer ", l, " of a ", c.n_layers,
+                   "-layer model");
+    DFROT_THROW_IF(x.cols() != static_cast<Eigen::Index>(c.hidden), ShapeError,
+                   "forward: hidden states have ", x.cols(), " columns, expected ", c.hidden);
+    Eigen::Index const n = x.rows();
     Eigen::Index const d = static_cast<Eigen::Index>(c.hidden);
     std::size_t const first = cache.size();
-    DFROT_THROW_IF(first + tokens.size() > max_positions(), ShapeError, "forward: positions ",
-                   first, "..", first + tokens.size(), " exceed the model's ", max_positions());
+    DFROT_THROW_IF(first + static_cast<std::size_t>(n) > max_positions(), ShapeError,
+                   "forward: positions ", first, "..", first + static_cast<std::size_t>(n),
+                   " exceed the model's ", max_positions());
     ForwardHooks no_hooks;
     ForwardHooks& h = hooks ? *hooks : no_hooks;
     int const threads = resolve_threads(opt.n_threads);
     Eigen::setNbThreads(threads);
-
-    RowMatrixF x(n, d);
-    for (Eigen::Index t = 0; t < n; ++t) {
-      int const id = tokens[static_cast<std::size_t>(t)];
-      DFROT_THROW_IF(id < 0 || static_cast<std::size_t>(id) >= c.vocab, ShapeError,
-                     "forward: token id ", id, " at position ", first + std::size_t(t),
-                     " is outside the vocabulary of ", c.vocab);
-      x.row(t) = weights_.tok_embeddings.row(id);
-    }
     Eigen::Index const q_width = static_cast<Eigen::Index>(c.n_heads * c.head_dim);
     Eigen::Index const kv_width = static_cast<Eigen::Index>(c.n_kv_heads * c.head_dim);
     Eigen::Index const ff = static_cast<Eigen::Index>(c.intermediate);
     RowMatrixF hn(n, d), q(n, q_width), k(n, kv_width), v(n, kv_width), attn(n, q_width);
     RowMatrixF out(n, d), gate(n, ff), up(n, ff);
     float const eps = static_cast<float>(c.norm_eps);
-    for (std::size_t l = 0; l < c.n_layers; ++l) {
-      LayerWeights const& w = weights_.layers[l];
-      rms_norm(x, w.attention_norm, eps, hn);
-      h.linear_input(l, LinearInput::kAttention, view(hn));
-      backend_->matmul(hn, w.wq, q);
-      backend_->matmul(hn, w.wk, k);
-      backend_->matmul(hn, w.wv, v);
-      rope_.apply(view(q), first);
-      rope_.apply(view(k), first);
-      h.query(l, view(q));
-      h.key(l, view(k));
-      h.value(l, view(v));
-      cache.store(l, view_const(k), view_const(v));
-      attention(q, cache, l, first, threads, attn);
-      h.linear_input(l, LinearInput::kAttnOut, view(attn));
-      backend_->matmul(attn, w.wo, out);
-      x += out;
-      rms_norm(x, w.ffn_norm, eps, hn);
-      h.linear_input(l, LinearInput::kMlp, view(hn));
-      backend_->matmul(hn, w.w_gate, gate);
-      backend_->matmul(hn, w.w_up, up);
-      // SwiGLU: SiLU(gate)·up, computed in place in `gate`.
-      gate = (gate.array() / (1.0f + (-gate.array()).exp())) * up.array();
-      h.linear_input(l, LinearInput::kDown, view(gate));
-      backend_->matmul(gate, w.w_down, out);
-      x += out;
+    LayerWeights const& w = weights_.layers[l];
+    rms_norm(x, w.attention_norm, eps, hn);
+    h.linear_input(l, LinearInput::kAttention, view(hn));
+    if (h.stop_requested()) return false;
+    backend_->matmul(hn, w.wq, q);
+    backend_->matmul(hn, w.wk, k);
+    backend_->matmul(hn, w.wv, v);
+    rope_.apply(view(q), first);
+    rope_.apply(view(k), first);
+    h.query(l, view(q));
+    h.key(l, view(k));
+    h.value(l, view(v));
+    cache.store(l, view_const(k), view_const(v));
+    attention(q, cache, l, first, threads, attn);
+    h.linear_input(l, LinearInput::kAttnOut, view(attn));
+    if (h.stop_requested()) return false;
+    backend_->matmul(attn, w.wo, out);
+    x += out;
+    rms_norm(x, w.ffn_norm, eps, hn);
+    h.linear_input(l, LinearInput::kMlp, view(hn));
+    if (h.stop_requested()) return false;
+    backend_->matmul(hn, w.w_gate, gate);
+    backend_->matmul(hn, w.w_up, up);
+    // SwiGLU: SiLU(gate)·up, computed in place in `gate`.
+    gate = (gate.array() / (1.0f + (-gate.array()).exp())) * up.array();
+    h.linear_input(l, LinearInput::kDown, view(gate));
+    if (h.stop_requested()) return false;
+    backend_->matmul(gate, w.w_down, out);
+    x += out;
+    return true;
+  }
+
+  /// The final RMSNorm of residual states x [n, d] (then the lm_head input hook).
+  RowMatrixF final_norm(RowMatrixF const& x, ForwardHooks* hooks = nullptr) const {
+    RowMatrixF hn(x.rows(), x.cols());
+    rms_norm(x, weights_.norm, static_cast<float>(weights_.config.norm_eps), hn);
+    if (hooks) hooks->linear_input(weights_.config.n_layers, LinearInput::kLmHead, view(hn));
+    return hn;
+  }
+
+  /// Runs `tokens` at positions [cache.size(), cache.size() + n) and returns the final hidden
+  /// states after the last RMSNorm, [n, d]. Appends to the cache.
+  /// \throws ShapeError when a token id is out of range or the cache is full.
+  RowMatrixF forward_hidden(std::span<int const> tokens, KvCache& cache,
+                            ForwardHooks* hooks = nullptr, ForwardOptions const& opt = {}) const {
+    std::size_t const first = cache.size();
+    DFROT_THROW_IF(first + tokens.size() > max_positions(), ShapeError, "forward: positions ",
+                   first, "..", first + tokens.size(), " exceed the model's ", max_positions());
+    RowMatrixF x = embed(tokens, first);
+    for (std::size_t l = 0; l < weights_.config.n_layers; ++l) {
+      if (!forward_layer(l, x, cache, hooks, opt)) break;
     }
     cache.commit(tokens.size());
-    rms_norm(x, weights_.norm, eps, hn);
-    h.linear_input(c.n_layers, LinearInput::kLmHead, view(hn));
-    return hn;
+    return final_norm(x, hooks);
   }
 
   /// Logits [n, vocab] = hidden · outputᵀ for hidden states from forward_hidden.

@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "dfrot/core/error.hpp"
@@ -30,9 +31,16 @@ namespace dfrot::quant {
 /// "true sequential" pipelines create one accumulator per linear group.
 class HessianAccumulator {
  public:
-  explicit HessianAccumulator(std::size_t n_cols, int n_threads = 1)
+  /// Products in float64 (the default, exact reference) or, with `Products::kFloat32Chunks`,
+  /// float32 GEMMs over chunks of kChunkTokens tokens summed into the float64 total: ~6× faster
+  /// on CPUs, relative error ~1e-7·√chunk per entry — far below GPTQ's damping (1% of mean diag).
+  enum class Products { kFloat64, kFloat32Chunks };
+
+  explicit HessianAccumulator(std::size_t n_cols, int n_threads = 1,
+                              Products products = Products::kFloat64)
       : n_cols_(n_cols),
         n_threads_(n_threads),
+        products_(products),
         sum_(Eigen::MatrixXd::Zero(static_cast<Eigen::Index>(n_cols),
                                    static_cast<Eigen::Index>(n_cols))) {}
 
@@ -44,21 +52,26 @@ class HessianAccumulator {
     Eigen::Index const d = static_cast<Eigen::Index>(n_cols_);
     std::size_t const chunk = kChunkTokens;
     Eigen::MatrixXd xd;
+    Eigen::MatrixXf xf;
+    bool const f32 = products_ == Products::kFloat32Chunks;
     for (std::size_t t0 = 0; t0 < x.rows(); t0 += chunk) {
       std::size_t const nt = std::min(chunk, x.rows() - t0);
-      xd.resize(static_cast<Eigen::Index>(nt), d);
+      if (f32) xf.resize(static_cast<Eigen::Index>(nt), d);
+      else xd.resize(static_cast<Eigen::Index>(nt), d);
       double bad = 0.0;
       for (std::size_t t = 0; t < nt; ++t) {
         float const* row = x.row(t0 + t);
         for (Eigen::Index c = 0; c < d; ++c) {
           double const v = static_cast<double>(row[c]);
-          xd(static_cast<Eigen::Index>(t), c) = v;
+          if (f32) xf(static_cast<Eigen::Index>(t), c) = row[c];
+          else xd(static_cast<Eigen::Index>(t), c) = v;
           bad = bad + v * 0.0;
         }
       }
       DFROT_THROW_IF(std::isnan(bad), NumericError, "gptq hessian '", layer,
                      "': calibration input contains NaN or Inf");
-      accumulate(xd);
+      if (f32) accumulate(xf);
+      else accumulate(xd);
     }
     n_sequences_ += n_sequences;
     n_tokens_ += x.rows();
@@ -81,21 +94,28 @@ class HessianAccumulator {
 
   // sum_[j0:, j0:j1] += X[:, j0:]ᵀ X[:, j0:j1] for every column block (lower triangle), blocks
   // scheduled dynamically (largest first) over the threads; Eigen runs single-threaded inside.
-  void accumulate(Eigen::MatrixXd const& xd) {
-    Eigen::Index const d = xd.cols();
+  template <class Matrix>
+  void accumulate(Matrix const& xc) {
+    Eigen::Index const d = xc.cols();
     Eigen::Index const n_blocks = (d + kBlock - 1) / kBlock;
     int const threads = resolve_threads(n_threads_);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
     for (Eigen::Index b = 0; b < n_blocks; ++b) {
       Eigen::Index const j0 = b * kBlock;
       Eigen::Index const w = std::min(kBlock, d - j0);
-      sum_.block(j0, j0, d - j0, w).noalias() +=
-          xd.middleCols(j0, d - j0).transpose() * xd.middleCols(j0, w);
+      if constexpr (std::is_same_v<typename Matrix::Scalar, double>) {
+        sum_.block(j0, j0, d - j0, w).noalias() +=
+            xc.middleCols(j0, d - j0).transpose() * xc.middleCols(j0, w);
+      } else {
+        Eigen::MatrixXf const part = xc.middleCols(j0, d - j0).transpose() * xc.middleCols(j0, w);
+        sum_.block(j0, j0, d - j0, w) += part.template cast<double>();
+      }
     }
   }
 
   std::size_t n_cols_;
   int n_threads_;
+  Products products_;
   Eigen::MatrixXd sum_;
   std::size_t n_sequences_ = 0;
   std::size_t n_tokens_ = 0;

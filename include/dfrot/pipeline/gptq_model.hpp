@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: Apache-2.0
+// gptq_quantize_model: GPTQ of every decoder linear, layer by layer in the reference's "true
+// sequential" order (ALGORITHMS.md §3.3), on calibration inputs taken from the partially
+// quantized model with the online Hadamards active and the activation quantizers off.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "dfrot/eval/calibration.hpp"
+#include "dfrot/model/llama_model.hpp"
+#include "dfrot/pipeline/online_transforms.hpp"
+#include "dfrot/quant/gptq.hpp"
+
+namespace dfrot::pipeline {
+
+/// Where one GPTQ group reads its inputs, and which linears share them (one Hessian per group).
+enum class GptqGroup { kQkv, kOut, kGateUp, kDown };
+
+constexpr std::string_view to_string(GptqGroup g) {
+  switch (g) {
+    case GptqGroup::kQkv: return "k/v/q_proj";
+    case GptqGroup::kOut: return "o_proj";
+    case GptqGroup::kGateUp: return "up/gate_proj";
+    case GptqGroup::kDown: return "down_proj";
+  }
+  return "unknown";
+}
+
+struct GptqModelProgress {
+  std::size_t layer = 0;
+  std::size_t n_layers = 0;
+  GptqGroup group = GptqGroup::kQkv;
+  double seconds = 0;  ///< since the start
+};
+
+struct SequentialGptqOptions {
+  quant::GptqConfig gptq;  ///< bits, symmetry, groups, clip search, damping, block size
+  int n_threads = 0;
+  /// float32 Hessian products summed in float64 (see HessianAccumulator::Products).
+  quant::HessianAccumulator::Products products = quant::HessianAccumulator::Products::kFloat32Chunks;
+  std::function<void(GptqModelProgress const&)> progress;
+};
+
+/// One quantized linear.
+struct GptqLinearReport {
+  std::string name;  ///< "layers.3.mlp.down_proj"
+  double loss = 0;   ///< the reference's Σ (w − q)² / Hinv_ii² / 2
+  std::size_t n_dead_columns = 0;
+  bool damping_increased = false;
+};
+
+struct SequentialGptqReport {
+  std::vector<GptqLinearReport> linears;
+  std::size_t n_windows = 0;
+  std::size_t n_tokens = 0;
+  double seconds = 0;
+  double hessian_seconds = 0;  ///< calibration forwards + Hessian accumulation
+  double solve_seconds = 0;    ///< the GPTQ sweeps
+};
+
+namespace detail {
+
+/// Applies the online transforms, then feeds the chosen site's inputs of one layer to a Hessian
+/// and asks the forward pass to stop there (the rest of the layer is not needed yet).
+class HessianCapture final : public model::ForwardHooks {
+ public:
+  HessianCapture(OnlineTransforms& online, std::size_t layer, model::LinearInput site,
+                 quant::HessianAccumulator& acc, std::string name)
+      : online_(online), layer_(layer), site_(site), acc_(acc), name_(std::move(name)) {}
+  void reset() { done_ = false; }
+  void linear_input(std::size_t l, model::LinearInput s, MatrixView<float> x) override {
+    online_.linear_input(l, s, x);
+    if (l == layer_ && s == site_) {
+      acc_.add(x, 1, name_);
+      done_ = true;
+    }
+  }
+  void query(std::size_t l, MatrixView<float> q) override { online_.query(l, q); }
+  void key(std::size_t l, MatrixView<float> k) override { online_.key(l, k); }
+  void value(std::size_t l, MatrixView<float> v) override { online_.value(l, v); }
+  bool stop_requested() const override { return done_; }
+
+ private:
+  OnlineTransforms& online_;
+  std::size_t layer_;
+  model::LinearInput site_;
+  quant::HessianAccumulator& acc_;
+  std::string name_;
+  bool done_ = false;
+};
+
+}  // namespace detail
+
+/// GPTQ-quantizes the weights of every decoder layer of `m` in place (lm_head and embeddings stay
+/// FP). Per layer, in the order [k, v, q] → [o] → [up, gate] → [down]: run every calibration
+/// window through the layer (with the groups done so far already quantized), accumulate the
+/// group's Hessian from its linears' inputs, quantize the group; then run the finished layer to
+/// produce the next layer's inputs. `online` must be the transforms the weights were rotated for
+/// (transform_weights), so that o_proj's and down_proj's Hessians see the Hadamard-rotated inputs.
+/// \throws ShapeError for windows longer than the model's positions, NumericError from GPTQ.
+inline SequentialGptqReport gptq_quantize_model(model::LlamaModel& m,
+                                                OnlineTransformOptions const& online,
+                                                eval::CalibrationSet const& calib,
+                                                SequentialGptqOptions const& opt) {
+  using Clock = std::chrono::steady_clock;
+  auto const seconds_since = [](Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  };
+  auto const start = Clock::now();
+  model::ModelConfig const& c = m.config();
+  DFROT_THROW_IF(calib.windows.empty(), ShapeError, "gptq: no calibration windows");
+  std::size_t max_len = 0;
+  for (auto const& w : calib.windows) max_len = std::max(max_len, w.size());
+  DFROT_THROW_IF(max_len > m.max_positions(), ShapeError, "gptq: calibration windows of ", max_len,
+                 " tokens exceed the model's ", m.max_positions(), " positions");
+
+  SequentialGptqReport report;
+  report.n_windows = calib.windows.size();
+  report.n_tokens = calib.n_tokens();
+  std::vector<model::RowMatrixF> xs;
+  xs.reserve(calib.windows.size());
+  for (auto const& w : calib.windows) xs.push_back(m.embed(w));
+
+  model::KvCache cache(c, max_len);
+  OnlineTransforms transforms(c, online);
+  model::ForwardOptions const fwd{.n_threads = opt.n_threads};
+  quant::GptqConfig gcfg = opt.gptq;
+  gcfg.n_threads = opt.n_threads;
+
+  struct Linear {
+    char const* name;
+    model::RowMatrix model::LayerWeights::*weight;
+  };
+  struct Group {
+    GptqGroup group;
+    model::LinearInput site;
+    std::size_t width;
+    std::vector<Linear> linears;
+  };
+  using LW = model::LayerWeights;
+  std::vector<Group> const groups = {
+      {GptqGroup::kQkv, model::LinearInput::kAttention, c.hidden,
+       {{"self_attn.k_proj", &LW::wk}, {"self_attn.v_proj", &LW::wv}, {"self_attn.q_proj", &LW::wq}}},
+      {GptqGroup::kOut, model::LinearInput::kAttnOut, c.n_heads * c.head_dim,
+       {{"self_attn.o_proj", &LW::wo}}},
+      {GptqGroup::kGateUp, model::LinearInput::kMlp, c.hidden,
+       {{"mlp.up_proj", &LW::w_up}, {"mlp.gate_proj", &LW::w_gate}}},
+      {GptqGroup::kDown, model::LinearInput::kDown, c.intermediate, {{"mlp.down_proj", &LW::w_down}}},
+  };
+
+  for (std::size_t l = 0; l < c.n_layers; ++l) {
+    for (Group const& g : groups) {
+      if (opt.progress) opt.progress({l, c.n_layers, g.group, seconds_since(start)});
+      auto const t0 = Clock::now();
+      std::string const site_name = str_cat("layers.", l, ".", to_string(g.group));
+      quant::HessianAccumulator acc(g.width, opt.n_threads, opt.products);
+      detail::HessianCapture capture(transforms, l, g.site, acc, site_name);
+      for (model::RowMatrixF const& x0 : xs) {
+        model::RowMatrixF x = x0;
+        cache.clear();
+        capture.reset();
+        m.forward_layer(l, x, cache, &capture, fwd);
+      }
+      Eigen::MatrixXd const h = acc.hessian();
+      report.hessian_seconds += seconds_since(t0);
+      auto const t1 = Clock::now();
+      for (Linear const& lin : g.linears) {
+        model::RowMatrix& w = m.weights().layers[l].*lin.weight;
+        std::string const name = str_cat("layers.", l, ".", lin.name);
+        MatrixView<float const> const wv(w.data(), static_cast<std::size_t>(w.rows()),
+                                         static_cast<std::size_t>(w.cols()));
+        quant::GptqResult r = quant::gptq_quantize(wv, h, gcfg, name);
+        std::copy(r.weights.begin(), r.weights.end(), w.data());
+        report.linears.push_back({name, r.info.loss, r.info.n_dead_columns,
+                                  r.info.status == quant::SolveStatus::kDampingIncreased});
+      }
+      report.solve_seconds += seconds_since(t1);
+    }
+    // The finished layer's outputs are the next layer's calibration inputs.
+    auto const t2 = Clock::now();
+    for (model::RowMatrixF& x : xs) {
+      cache.clear();
+      m.forward_layer(l, x, cache, &transforms, fwd);
+    }
+    report.hessian_seconds += seconds_since(t2);
+  }
+  report.seconds = seconds_since(start);
+  return report;
+}
+
+}  // namespace dfrot::pipeline
