@@ -6,15 +6,18 @@
 /// (llama2c.hpp) and Hugging Face config.json + safetensors directories (safetensors.hpp;
 /// tokenizer.json + tokenizer_config.json via hf_tokenizer.hpp). Every read goes through
 /// ByteReader (byte_reader.hpp) over a MappedFile (mapped_file.hpp); malformed input throws
-/// FormatError / IoError naming the file, the field or tensor and the problem.
+/// FormatError / IoError naming the file, the field or tensor and the problem. npy.hpp reads and
+/// writes NumPy .npy arrays (learned rotations: DFRot R1, per-layer R2 stacks).
 #pragma once
 
 #include "dfrot/io/byte_reader.hpp"
 #include "dfrot/io/gguf.hpp"
 #include "dfrot/io/gguf_dequant.hpp"
+#include "dfrot/io/gguf_writer.hpp"
 #include "dfrot/io/hf_tokenizer.hpp"
 #include "dfrot/io/llama2c.hpp"
 #include "dfrot/io/llama_checkpoint.hpp"
 #include "dfrot/io/mapped_file.hpp"
+#include "dfrot/io/npy.hpp"
 #include "dfrot/io/safetensors.hpp"
 #include "dfrot/io/tensor.hpp"
