@@ -3,7 +3,7 @@
 cmake_minimum_required(VERSION 3.25)
 set(allowed_core "core")
 set(allowed_hadamard "core;hadamard")
-set(allowed_rotation "core;hadamard;rotation;io")
+set(allowed_rotation "core;hadamard;quant;rotation;io")
 set(allowed_quant "core;quant")
 set(allowed_gemm "core;quant;gemm")
 set(allowed_io "core;io")
