@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <algorithm>
 #include <limits>
 #include <span>
 #include <string_view>
@@ -18,19 +19,28 @@
 
 namespace dfrot::quant {
 
-/// Σ_j |fake_quantize(w_j) − w_j|^norm, accumulated in double (norm 2 without pow).
+/// Σ_j |fake_quantize(w_j) − w_j|^norm, accumulated in double (norm 2 without pow). Stops as soon
+/// as the partial sum reaches `bound` (the terms are ≥ 0, so such a candidate can no longer be a
+/// strict improvement) and returns the partial sum: the search's choices are unchanged while most
+/// of the expensive pow calls of losing candidates are skipped.
 template <QuantScalar T>
-double clip_error(std::span<T const> w, QuantParams<T> p, Grid<T> const& g, double norm) {
+double clip_error(std::span<T const> w, QuantParams<T> p, Grid<T> const& g, double norm,
+                  double bound = std::numeric_limits<double>::infinity()) {
+  constexpr std::size_t kCheckEvery = 32;
   double err = 0.0;
   if (norm == 2.0) {
     for (T const x : w) {
       double const e = static_cast<double>(fake_quantize(x, p, g) - x);
       err += e * e;
     }
-  } else {
-    T const t_norm = static_cast<T>(norm);
-    for (T const x : w)
-      err += static_cast<double>(std::pow(std::abs(fake_quantize(x, p, g) - x), t_norm));
+    return err;
+  }
+  T const t_norm = static_cast<T>(norm);
+  for (std::size_t j0 = 0; j0 < w.size(); j0 += kCheckEvery) {
+    std::size_t const j1 = std::min(w.size(), j0 + kCheckEvery);
+    for (std::size_t j = j0; j < j1; ++j)
+      err += static_cast<double>(std::pow(std::abs(fake_quantize(w[j], p, g) - w[j]), t_norm));
+    if (err >= bound) return err;
   }
   return err;
 }
@@ -74,7 +84,7 @@ QuantParams<T> weight_group_params(std::span<T const> w, Grid<T> const& g, T cli
       cand = {scale, round_half_even(-lo1 / scale) + T(0)};
     }
     if (!(cand.scale > T(0))) continue;
-    double const err = clip_error(w, cand, g, clip.norm);
+    double const err = clip_error(w, cand, g, clip.norm, best);
     if (err < best) {
       best = err;
       best_p = cand;
