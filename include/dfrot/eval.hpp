@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /// \file
-/// Module eval: perplexity by the papers' protocol.
+/// Module eval: perplexity by the papers' protocol, calibration windows.
 #pragma once
 
+#include "dfrot/eval/calibration.hpp"
 #include "dfrot/eval/perplexity.hpp"

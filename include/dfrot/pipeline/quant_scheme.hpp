@@ -6,21 +6,31 @@
 #include <cstdint>
 #include <string>
 
+#include "dfrot/eval/calibration.hpp"
 #include "dfrot/quant/kv_quant.hpp"
 #include "dfrot/quant/quant_config.hpp"
+#include "dfrot/quant/skew_select.hpp"
 
 namespace dfrot::pipeline {
 
 /// The residual rotation R1.
-enum class RotationKind { kNone, kRandom, kHadamard };
+enum class RotationKind { kNone, kRandom, kHadamard, kFile };
 
 constexpr std::string_view to_string(RotationKind r) {
   switch (r) {
     case RotationKind::kNone: return "none";
     case RotationKind::kRandom: return "random";
     case RotationKind::kHadamard: return "hadamard";
+    case RotationKind::kFile: return "file";
   }
   return "unknown";
+}
+
+/// How the weights are quantized: round to nearest, or GPTQ on calibration windows.
+enum class WeightMethod { kRtn, kGptq };
+
+constexpr std::string_view to_string(WeightMethod m) {
+  return m == WeightMethod::kGptq ? "gptq" : "rtn";
 }
 
 /// KV quantizer defaults of the reference code (§3.5): symmetric, no clipping; per (token, head).
@@ -37,11 +47,15 @@ inline quant::KvQuantConfig default_kv_config() {
 struct QuantScheme {
   RotationKind rotation = RotationKind::kNone;
   std::uint64_t seed = 0;
+  std::string rotation_file;  ///< kFile: a float64 d×d .npy (DFRot / Cayley output, DFRot's files)
   bool subtract_embedding_mean = false;  ///< QuaRot/SpinQuant habit; inexact for RMSNorm (§1.2)
 
   int w_bits = 16;
   quant::QuantConfig weight{};  ///< per output channel, symmetric by default
   quant::ClipSearchConfig w_clip{};
+  WeightMethod weight_method = WeightMethod::kRtn;
+  eval::CalibrationOptions calib{};  ///< GPTQ calibration windows (128 × 2048 by default)
+  double percdamp = 0.01;            ///< GPTQ damping
 
   int a_bits = 16;
   quant::QuantConfig act{};  ///< per token (kPerRow) by default
@@ -50,6 +64,11 @@ struct QuantScheme {
   int v_bits = 16;
   quant::KvQuantConfig k = default_kv_config();
   quant::KvQuantConfig v = default_kv_config();
+
+  /// `--auto-asym`: every activation / KV quantizer picks sym or asym from the skewness of its
+  /// input on the first calibration window (skew_plan.hpp); the symmetries above are then ignored.
+  bool auto_asym = false;
+  quant::SkewThresholds skew{};
 
   /// One line naming every setting (reports carry it so results can be reproduced).
   std::string describe() const {
@@ -64,12 +83,24 @@ struct QuantScheme {
                      " clip ", c.clip_ratio);
     };
     return str_cat("W", w_bits, "A", a_bits, "K", k_bits, "V", v_bits, " rotate=",
-                   to_string(rotation), " seed=", seed,
-                   w_bits < 16 ? str_cat(" w[", q(weight), w_clip.enabled ? " mse-clip" : "", "]")
+                   to_string(rotation),
+                   rotation == RotationKind::kFile ? str_cat(":", rotation_file) : std::string(""),
+                   " seed=", seed,
+                   w_bits < 16 ? str_cat(" w[", to_string(weight_method), " ", q(weight),
+                                         w_clip.enabled ? " mse-clip" : "",
+                                         weight_method == WeightMethod::kGptq
+                                             ? str_cat(" calib ", calib.n_windows, "x",
+                                                       calib.window, " seed ", calib.seed,
+                                                       " damp ", percdamp)
+                                             : std::string(""),
+                                         "]")
                                : std::string(""),
                    a_bits < 16 ? str_cat(" a[", q(act), "]") : std::string(""),
                    k_bits < 16 ? str_cat(" k[", kv(k), "]") : std::string(""),
                    v_bits < 16 ? str_cat(" v[", kv(v), "]") : std::string(""),
+                   auto_asym ? str_cat(" auto-asym[tau_mean ", skew.tau_mean, " tau_skew ",
+                                       skew.tau_skew, "]")
+                             : std::string(""),
                    subtract_embedding_mean ? " emb-mean" : "");
   }
 };

@@ -4,14 +4,19 @@
 // the activation / KV fake quantizers at the sites of ALGORITHMS.md §3.6.
 #pragma once
 
+#include <array>
 #include <memory>
+#include <vector>
 
+#include "dfrot/io/npy.hpp"
 #include "dfrot/model/forward_hooks.hpp"
 #include "dfrot/model/llama_weights.hpp"
 #include "dfrot/pipeline/fuse_norms.hpp"
+#include "dfrot/pipeline/gptq_model.hpp"
 #include "dfrot/pipeline/online_transforms.hpp"
 #include "dfrot/pipeline/quant_scheme.hpp"
 #include "dfrot/pipeline/rotate_model.hpp"
+#include "dfrot/pipeline/skew_plan.hpp"
 #include "dfrot/quant/activation_quant.hpp"
 #include "dfrot/quant/kv_quant.hpp"
 #include "dfrot/quant/rtn.hpp"
@@ -21,45 +26,67 @@
 namespace dfrot::pipeline {
 
 /// Online transforms first, then fake quantization, at every quantized site. The fake path
-/// quantizes exactly as the integer kernels will (same scales, round half to even).
+/// quantizes exactly as the integer kernels will (same scales, round half to even). With a
+/// SkewPlan (`--auto-asym`) each layer's quantizers take the plan's symmetry instead of the scheme's.
 class QuantizationHooks : public model::ForwardHooks {
  public:
   QuantizationHooks(model::ModelConfig const& c, QuantScheme const& s,
-                    OnlineTransformOptions const& online)
+                    OnlineTransformOptions const& online, SkewPlan const* plan = nullptr)
       : scheme_(s), online_(c, online), n_threads_(online.n_threads) {
     scheme_.act.bits = s.a_bits;
     scheme_.k.bits = s.k_bits;
     scheme_.v.bits = s.v_bits;
     scheme_.k.n_kv_heads = scheme_.v.n_kv_heads = c.n_kv_heads;
     scheme_.k.head_dim = scheme_.v.head_dim = c.head_dim;
+    if (plan != nullptr) {
+      DFROT_THROW_IF(plan->symmetry.size() != c.n_layers, ShapeError, "quantization hooks: skew plan for ",
+                     plan->symmetry.size(), " layers, the model has ", c.n_layers);
+      plan_ = plan->symmetry;
+    }
   }
 
   void linear_input(std::size_t layer, model::LinearInput site, MatrixView<float> x) override {
     online_.linear_input(layer, site, x);
     if (site == model::LinearInput::kLmHead || scheme_.a_bits >= 16) return;
-    quant::fake_quantize_activations(x, x, scheme_.act, n_threads_);
+    quant::QuantConfig cfg = scheme_.act;
+    if (!plan_.empty()) cfg.symmetry = plan_[layer][static_cast<std::size_t>(quant_site(site))];
+    quant::fake_quantize_activations(x, x, cfg, n_threads_);
   }
   void query(std::size_t layer, MatrixView<float> q) override { online_.query(layer, q); }
   void key(std::size_t layer, MatrixView<float> k) override {
     online_.key(layer, k);
-    if (scheme_.k_bits < 16) quant::fake_quantize_kv(k, k, scheme_.k, n_threads_);
+    if (scheme_.k_bits < 16) quant::fake_quantize_kv(k, k, kv_config(scheme_.k, layer, QuantSite::kKey), n_threads_);
   }
   void value(std::size_t layer, MatrixView<float> v) override {
     online_.value(layer, v);
-    if (scheme_.v_bits < 16) quant::fake_quantize_kv(v, v, scheme_.v, n_threads_);
+    if (scheme_.v_bits < 16) quant::fake_quantize_kv(v, v, kv_config(scheme_.v, layer, QuantSite::kValue), n_threads_);
   }
 
  private:
+  quant::KvQuantConfig kv_config(quant::KvQuantConfig c, std::size_t layer, QuantSite s) const {
+    if (!plan_.empty()) c.symmetry = plan_[layer][static_cast<std::size_t>(s)];
+    return c;
+  }
+
   QuantScheme scheme_;
   OnlineTransforms online_;
   int n_threads_;
+  std::vector<std::array<quant::Symmetry, kQuantSites>> plan_;  ///< empty: the scheme's symmetries
 };
 
-/// The residual rotation the scheme asks for (float64, d×d).
+/// The residual rotation the scheme asks for (float64, d×d); kFile reads a float64 .npy and
+/// checks that it is d×d and orthogonal. \throws ShapeError, NumericError, IoError, FormatError.
 inline Eigen::MatrixXd make_residual_rotation(QuantScheme const& s, std::size_t d) {
   switch (s.rotation) {
     case RotationKind::kHadamard: return rotation::RandomHadamardRotation(s.seed).generate(d).matrix;
     case RotationKind::kRandom: return rotation::haar_orthogonal(d, s.seed);
+    case RotationKind::kFile: {
+      Eigen::MatrixXd q = io::read_npy_matrix(s.rotation_file, d, d);
+      double const err = rotation::orthogonality_error(q);
+      DFROT_THROW_IF(!(err <= 1e-6), NumericError, "rotation '", s.rotation_file,
+                     "': not orthogonal (max |QᵀQ − I| = ", err, ")");
+      return q;
+    }
     case RotationKind::kNone: break;
   }
   return Eigen::MatrixXd::Identity(static_cast<Eigen::Index>(d), static_cast<Eigen::Index>(d));
@@ -101,6 +128,38 @@ inline void quantize_weights_rtn(model::LlamaWeights& w, QuantScheme const& s, i
   for (auto& l : w.layers) {
     for (model::RowMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) rtn(*m);
   }
+}
+
+/// GPTQ settings of a scheme (bits, symmetry, groups, clip search, damping).
+inline quant::GptqConfig gptq_config(QuantScheme const& s) {
+  quant::GptqConfig g;
+  g.quant = s.weight;
+  g.quant.bits = s.w_bits;
+  g.clip = s.w_clip;
+  g.percdamp = s.percdamp;
+  return g;
+}
+
+/// Quantizes the decoder weights of a transformed model by the scheme's method: RTN, or GPTQ in
+/// true-sequential order on `calib` (required then) with the online transforms `online` active.
+/// Returns the GPTQ report (empty for RTN or w_bits = 16).
+/// \throws UsageError when GPTQ is asked for without calibration windows.
+inline SequentialGptqReport quantize_weights(model::LlamaModel& m, QuantScheme const& s,
+                                             OnlineTransformOptions const& online,
+                                             eval::CalibrationSet const* calib, int n_threads,
+                                             std::function<void(GptqModelProgress const&)> progress = {}) {
+  if (s.w_bits >= 16) return {};
+  if (s.weight_method == WeightMethod::kRtn) {
+    quantize_weights_rtn(m.weights(), s, n_threads);
+    return {};
+  }
+  DFROT_THROW_IF(calib == nullptr || calib->windows.empty(), UsageError,
+                 "GPTQ needs calibration windows (--calib)");
+  SequentialGptqOptions o;
+  o.gptq = gptq_config(s);
+  o.n_threads = n_threads;
+  o.progress = std::move(progress);
+  return gptq_quantize_model(m, online, *calib, o);
 }
 
 }  // namespace dfrot::pipeline
