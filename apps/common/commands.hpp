@@ -26,5 +26,12 @@ using CommandAction = std::function<int()>;
 CommandAction add_hadamard_command(CLI::App& sub, CommonOptions& common);
 /// `dfrot ppl`: WikiText-2 perplexity of a model (papers' protocol).
 CommandAction add_ppl_command(CLI::App& sub, CommonOptions& common);
+/// `dfrot optimize`: learn R1 (DFRot weighted Procrustes or Cayley SGD) and write it as .npy.
+CommandAction add_optimize_command(CLI::App& sub, CommonOptions& common);
+/// `dfrot quantize`: rotate + quantize a model once and save it (GGUF with dfrot.* keys).
+CommandAction add_quantize_command(CLI::App& sub, CommonOptions& common);
+/// `dfrot inspect`: massive activations, kurtosis and per-token 4-bit error of the RMSNorm
+/// outputs, unrotated vs random orthogonal vs randomized Hadamard; optional SVG plot.
+CommandAction add_inspect_command(CLI::App& sub, CommonOptions& common);
 
 }  // namespace dfrot::app

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "common/model_loading.hpp"
 
+#include <fstream>
+#include <sstream>
+
 #include "dfrot/io/llama_checkpoint.hpp"
 
 namespace dfrot::app {
@@ -15,10 +18,20 @@ LoadedModel load_model(std::string const& path, std::string const& tokenizer_pat
   DFROT_THROW_IF(!ckpt.tokenizer, UsageError, "model '", path,
                  "' carries no tokenizer: pass --tokenizer FILE (llama2.c tokenizer.bin)");
   LoadedModel out;
+  out.tokenizer_data = *ckpt.tokenizer;
   out.tokenizer = std::make_unique<tokenizer::Tokenizer>(std::move(*ckpt.tokenizer));
   out.model = std::make_unique<model::LlamaModel>(model::make_llama_weights(std::move(ckpt)),
                                                   max_positions);
   return out;
+}
+
+std::string read_text(std::string const& path) {
+  std::ifstream in(path, std::ios::binary);
+  DFROT_THROW_IF(!in, IoError, "text '", path, "': cannot open");
+  std::ostringstream s;
+  s << in.rdbuf();
+  DFROT_THROW_IF(in.bad(), IoError, "text '", path, "': read error");
+  return s.str();
 }
 
 }  // namespace dfrot::app

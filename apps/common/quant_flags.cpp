@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "common/quant_flags.hpp"
 
+#include <cstdlib>
+#include <filesystem>
+
 #include "dfrot/quant/presets.hpp"
 
 namespace dfrot::app {
@@ -14,24 +17,39 @@ struct Flags {
   float a_clip = 1.0f, k_clip = 1.0f, v_clip = 1.0f;
   std::size_t a_group = 0;
   bool emb_mean = false;
+  bool gptq = false, rtn = false;
+  std::size_t calib_windows = 128, calib_len = 2048;
+  double percdamp = 0.01;
+  bool auto_asym = false;
+  double tau_mean = 0.1, tau_skew = 0.2;
 };
 
-pipeline::RotationKind parse_rotation(std::string const& name) {
-  if (name == "none") return pipeline::RotationKind::kNone;
-  if (name == "random" || name == "ro") return pipeline::RotationKind::kRandom;
-  if (name == "hadamard" || name == "rh") return pipeline::RotationKind::kHadamard;
-  throw UsageError(str_cat("--rotate ", name, ": expected none, random (ro) or hadamard (rh)"));
+/// `--rotate`: a kind, or a path to a float64 .npy rotation (DFRot / `dfrot optimize` output).
+void set_rotation(pipeline::QuantScheme& s, std::string const& name) {
+  s.rotation_file.clear();
+  if (name == "none") s.rotation = pipeline::RotationKind::kNone;
+  else if (name == "random" || name == "ro") s.rotation = pipeline::RotationKind::kRandom;
+  else if (name == "hadamard" || name == "rh") s.rotation = pipeline::RotationKind::kHadamard;
+  else if (name.size() > 4 && name.substr(name.size() - 4) == ".npy") {
+    s.rotation = pipeline::RotationKind::kFile;
+    s.rotation_file = name;
+  } else {
+    throw UsageError(str_cat("--rotate ", name,
+                             ": expected none, random (ro), hadamard (rh) or a FILE.npy rotation"));
+  }
 }
 }  // namespace
 
-std::function<pipeline::QuantScheme(std::uint64_t)> add_quant_flags(CLI::App& sub) {
+QuantFlags add_quant_flags(CLI::App& sub) {
   auto f = std::make_shared<Flags>();
   auto* g = &sub;
-  g->add_option("--rotate", f->rotate, "residual rotation R1: none, random (ro), hadamard (rh)")
-      ->capture_default_str();
-  g->add_option("--preset", f->preset,
-                "paper settings: quarot-paper, quarot-code, dfrot-readme, spinquant (W4A4KV4; "
-                "explicit flags override)");
+  auto* rot = g->add_option("--rotate", f->rotate,
+                            "residual rotation R1: none, random (ro), hadamard (rh), or FILE.npy "
+                            "(float64 d×d, e.g. from dfrot optimize or DFRot)")
+                  ->capture_default_str();
+  auto* pr = g->add_option("--preset", f->preset,
+                           "paper settings: quarot-paper, quarot-code, dfrot-readme, spinquant "
+                           "(W4A4KV4; explicit flags override)");
   auto* wb = g->add_option("--w-bits", f->w_bits, "weight bits (16 = off)")->capture_default_str();
   auto* ab = g->add_option("--a-bits", f->a_bits, "activation bits (16 = off)")->capture_default_str();
   auto* kb = g->add_option("--k-bits", f->k_bits, "K-cache bits (16 = off)")->capture_default_str();
@@ -47,11 +65,56 @@ std::function<pipeline::QuantScheme(std::uint64_t)> add_quant_flags(CLI::App& su
                  ->capture_default_str();
   auto* kt = g->add_flag("--kv-per-token", f->kv_per_token,
                          "one K/V scale per token instead of per (token, head)");
-  g->add_flag("--emb-mean", f->emb_mean, "subtract embedding row means (QuaRot; inexact for RMSNorm)");
-  return [=](std::uint64_t seed) {
+  auto* em = g->add_flag("--emb-mean", f->emb_mean,
+                         "subtract embedding row means (QuaRot; inexact for RMSNorm)");
+  auto* gp = g->add_flag("--gptq", f->gptq, "GPTQ weights (true-sequential, on --calib windows)");
+  auto* rt = g->add_flag("--rtn", f->rtn, "round-to-nearest weights (the default)")->excludes(gp);
+  auto* cw = g->add_option("--calib-windows", f->calib_windows, "GPTQ calibration windows (nsamples)")
+                 ->capture_default_str()
+                 ->check(CLI::PositiveNumber);
+  auto* cl = g->add_option("--calib-len", f->calib_len, "tokens per calibration window")
+                 ->capture_default_str()
+                 ->check(CLI::PositiveNumber);
+  auto* pd = g->add_option("--percdamp", f->percdamp, "GPTQ damping, fraction of mean diag(H)")
+                 ->capture_default_str()
+                 ->check(CLI::NonNegativeNumber);
+
+  auto* aas = g->add_flag("--auto-asym", f->auto_asym,
+                          "per layer and quantizer: asym when |mean|/std > --skew-tau-mean or "
+                          "|skew| > --skew-tau-skew on the first calibration window (QuaRot report)");
+  auto* tm = g->add_option("--skew-tau-mean", f->tau_mean, "--auto-asym mean threshold")->capture_default_str();
+  auto* ts = g->add_option("--skew-tau-skew", f->tau_skew, "--auto-asym skewness threshold")->capture_default_str();
+
+  // The run-time part (online quantizers) applies to any scheme; the offline part (rotation,
+  // weights) only to a model that has not been transformed yet.
+  auto runtime = [=](pipeline::QuantScheme& s) {
+    if (ab->count()) s.a_bits = f->a_bits;
+    if (kb->count()) s.k_bits = f->k_bits;
+    if (vb->count()) s.v_bits = f->v_bits;
+    if (aa->count()) s.act.symmetry = quant::Symmetry::kAsym;
+    if (ka->count()) s.k.symmetry = quant::Symmetry::kAsym;
+    if (va->count()) s.v.symmetry = quant::Symmetry::kAsym;
+    if (ac->count()) s.act.clip_ratio = f->a_clip;
+    if (kc->count()) s.k.clip_ratio = f->k_clip;
+    if (vc->count()) s.v.clip_ratio = f->v_clip;
+    if (ag->count()) {
+      s.act.granularity = f->a_group > 0 ? quant::Granularity::kPerGroup : quant::Granularity::kPerRow;
+      s.act.group_size = f->a_group;
+    }
+    if (kt->count()) s.k.per_head = s.v.per_head = false;
+    if (aas->count()) s.auto_asym = true;
+    if (tm->count()) s.skew.tau_mean = f->tau_mean;
+    if (ts->count()) s.skew.tau_skew = f->tau_skew;
+    for (int bits : {s.w_bits, s.a_bits, s.k_bits, s.v_bits}) {
+      DFROT_THROW_IF(bits != 16 && (bits < quant::kMinBits || bits > quant::kMaxBits), UsageError,
+                     "bits ", bits, ": expected 2 … 8, or 16 for off");
+    }
+  };
+  QuantFlags out;
+  out.scheme = [=](std::uint64_t seed) {
     pipeline::QuantScheme s;
     s.seed = seed;
-    s.rotation = parse_rotation(f->rotate);
+    set_rotation(s, f->rotate);
     s.subtract_embedding_mean = f->emb_mean;
     if (!f->preset.empty()) {
       quant::QuantPreset const& p = quant::find_preset(f->preset);
@@ -64,27 +127,37 @@ std::function<pipeline::QuantScheme(std::uint64_t)> add_quant_flags(CLI::App& su
       if (p.has_seed) s.seed = p.seed;
     }
     if (wb->count()) s.w_bits = f->w_bits;
-    if (ab->count()) s.a_bits = f->a_bits;
-    if (kb->count()) s.k_bits = f->k_bits;
-    if (vb->count()) s.v_bits = f->v_bits;
     if (wc->count()) s.w_clip.enabled = f->w_clip;
-    if (aa->count()) s.act.symmetry = quant::Symmetry::kAsym;
-    if (ka->count()) s.k.symmetry = quant::Symmetry::kAsym;
-    if (va->count()) s.v.symmetry = quant::Symmetry::kAsym;
-    if (ac->count()) s.act.clip_ratio = f->a_clip;
-    if (kc->count()) s.k.clip_ratio = f->k_clip;
-    if (vc->count()) s.v.clip_ratio = f->v_clip;
-    if (ag->count() && f->a_group > 0) {
-      s.act.granularity = quant::Granularity::kPerGroup;
-      s.act.group_size = f->a_group;
-    }
-    if (kt->count()) s.k.per_head = s.v.per_head = false;
-    for (int bits : {s.w_bits, s.a_bits, s.k_bits, s.v_bits}) {
-      DFROT_THROW_IF(bits != 16 && (bits < quant::kMinBits || bits > quant::kMaxBits), UsageError,
-                     "bits ", bits, ": expected 2 … 8, or 16 for off");
-    }
+    if (f->gptq) s.weight_method = pipeline::WeightMethod::kGptq;
+    s.calib = {.n_windows = f->calib_windows, .window = f->calib_len, .seed = s.seed};
+    s.percdamp = f->percdamp;
+    runtime(s);
     return s;
   };
+  out.runtime_overlay = [=](pipeline::QuantScheme s, std::string const& model) {
+    for (CLI::Option const* o : {rot, pr, wb, wc, em, gp, rt, cw, cl, pd}) {
+      DFROT_THROW_IF(o->count() != 0, UsageError, "model '", model,
+                     "' was already rotated and quantized by dfrot quantize (", s.describe(),
+                     "): ", o->get_name(), " cannot be applied again; only activation / KV flags can");
+    }
+    runtime(s);
+    return s;
+  };
+  return out;
+}
+
+std::string shared_dir() {
+  char const* env = std::getenv("DFROT_SHARED_DIR");
+  if (env != nullptr && *env != 0) return env;
+#ifdef DFROT_SHARED_DIR_DEFAULT
+  return DFROT_SHARED_DIR_DEFAULT;  // the build's -DDFROT_SHARED_DIR (default: beside the source)
+#else
+  return "../shared";
+#endif
+}
+
+std::string default_calibration_text() {
+  return (std::filesystem::path(shared_dir()) / "data" / "wikitext-2" / "wiki.valid.tokens").string();
 }
 
 }  // namespace dfrot::app

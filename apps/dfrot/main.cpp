@@ -21,8 +21,14 @@ struct Verb {
 Verb const kVerbs[] = {
     {"ppl", "WikiText-2 perplexity of a model (non-overlapping windows, papers' protocol)",
      dfrot::app::add_ppl_command},
+    {"quantize", "Rotate and quantize a model once (RTN or GPTQ) and save it for dfrot ppl",
+     dfrot::app::add_quantize_command},
+    {"optimize", "Learn the residual rotation R1 (DFRot Procrustes or Cayley SGD) into a .npy",
+     dfrot::app::add_optimize_command},
     {"hadamard", "Hadamard transforms of given sizes: factorization, checks, speed",
      dfrot::app::add_hadamard_command},
+    {"inspect", "Outliers of the RMSNorm outputs: massive tokens, kurtosis, 4-bit error, RO vs RH",
+     dfrot::app::add_inspect_command},
 };
 
 }  // namespace

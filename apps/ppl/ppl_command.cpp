@@ -3,15 +3,16 @@
 // protocol (flag names follow llama.cpp's llama-perplexity).
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <memory>
-#include <sstream>
+#include <optional>
 
 #include "common/commands.hpp"
 #include "common/model_loading.hpp"
+#include "common/prepare.hpp"
 #include "common/quant_flags.hpp"
 #include "common/report.hpp"
 #include "dfrot/eval/perplexity.hpp"
+#include "dfrot/pipeline/model_file.hpp"
 #include "dfrot/pipeline/quantized_model.hpp"
 
 namespace dfrot::app {
@@ -21,17 +22,10 @@ struct PplOptions {
   std::string model;
   std::string text;
   std::string tokenizer;
+  std::string calib = default_calibration_text();
   std::size_t ctx = 2048;
   long chunks = -1;
 };
-
-std::string read_text(std::string const& path) {
-  std::ifstream in(path, std::ios::binary);
-  DFROT_THROW_IF(!in, IoError, "text '", path, "': cannot open");
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 }  // namespace
 
 CommandAction add_ppl_command(CLI::App& sub, CommonOptions& common) {
@@ -44,9 +38,15 @@ CommandAction add_ppl_command(CLI::App& sub, CommonOptions& common) {
                  "tokenizer file when the model has none (llama2.c tokenizer.bin)");
   sub.add_option("-c,--ctx-size", o->ctx, "tokens per window")->capture_default_str();
   sub.add_option("--chunks", o->chunks, "windows to evaluate (-1 = all)")->capture_default_str();
-  auto make_scheme = add_quant_flags(sub);
-  return [o, make_scheme, &common]() {
-    pipeline::QuantScheme const scheme = make_scheme(common.seed);
+  sub.add_option("--calib", o->calib, "GPTQ calibration text (never the evaluated split)")
+      ->capture_default_str();
+  QuantFlags const flags = add_quant_flags(sub);
+  return [o, flags, &common]() {
+    // A file written by `dfrot quantize` is already transformed: reuse its scheme and transforms.
+    std::optional<pipeline::QuantizedModelInfo> const stored =
+        pipeline::read_quantized_model_info(o->model);
+    pipeline::QuantScheme const scheme = stored ? flags.runtime_overlay(stored->scheme, o->model)
+                                                : flags.scheme(common.seed);
     auto const t0 = std::chrono::steady_clock::now();
     LoadedModel loaded = load_model(o->model, o->tokenizer, o->ctx);
     double const load_s =
@@ -56,13 +56,19 @@ CommandAction add_ppl_command(CLI::App& sub, CommonOptions& common) {
     std::fprintf(stderr, "model: %s (%s), loaded in %.1f s\ntext: %s, %zu bytes, %zu tokens\n",
                  o->model.c_str(), model::describe(loaded.model->config()).c_str(), load_s,
                  o->text.c_str(), text.size(), tokens.size());
-    auto const t1 = std::chrono::steady_clock::now();
-    pipeline::OnlineTransformOptions const online =
-        pipeline::transform_weights(loaded.model->weights(), scheme, common.n_threads);
-    pipeline::quantize_weights_rtn(loaded.model->weights(), scheme, common.n_threads);
-    pipeline::QuantizationHooks hooks(loaded.model->config(), scheme, online);
-    double const prepare_s =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    PreparedModel prepared;
+    if (stored) {
+      prepared.online = stored->online;
+      prepared.online.n_threads = common.n_threads;
+      std::fprintf(stderr, "model: transformed by dfrot quantize; weights used as stored\n");
+    } else {
+      prepared = prepare_model(loaded, scheme, o->calib, common.n_threads);
+    }
+    double const prepare_s = prepared.transform_seconds + prepared.quantize_seconds;
+    std::optional<pipeline::SkewPlan> const plan =
+        plan_quantizer_symmetry(loaded, scheme, prepared.online, o->calib, common.n_threads);
+    pipeline::QuantizationHooks hooks(loaded.model->config(), scheme, prepared.online,
+                                      plan ? &*plan : nullptr);
     std::fprintf(stderr, "scheme: %s (prepared in %.1f s)\n", scheme.describe().c_str(), prepare_s);
     auto const result = eval::perplexity(
         *loaded.model, tokens,
@@ -79,6 +85,16 @@ CommandAction add_ppl_command(CLI::App& sub, CommonOptions& common) {
     report.set("ctx", o->ctx);
     report.set("threads", common.n_threads);
     report.set("seed", scheme.seed);
+    report.set("transform_s", prepared.transform_seconds);
+    report.set("quantize_s", prepared.quantize_seconds);
+    if (plan) {
+      nlohmann::json asym = nlohmann::json::object();
+      for (std::size_t i = 0; i < pipeline::kQuantSites; ++i) {
+        auto const site = static_cast<pipeline::QuantSite>(i);
+        asym[std::string(pipeline::to_string(site))] = plan->count_asym(site);
+      }
+      report.set("auto_asym_layers", asym);
+    }
     report.add_row({scheme.describe(), result.ppl, result.n_windows, result.n_predictions,
                     result.n_tokens, prepare_s, result.seconds});
     report.print(common.json);

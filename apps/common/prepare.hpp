@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: Apache-2.0
+// prepare_model: the shared path of `dfrot ppl` and `dfrot quantize` — fuse and rotate the loaded
+// model for a scheme, draw calibration windows when GPTQ needs them, quantize the weights.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "common/model_loading.hpp"
+#include "dfrot/pipeline/quantized_model.hpp"
+
+namespace dfrot::app {
+
+struct PreparedModel {
+  pipeline::OnlineTransformOptions online;
+  pipeline::SequentialGptqReport gptq;  ///< empty for RTN
+  double transform_seconds = 0;         ///< norm fusion + rotations
+  double quantize_seconds = 0;          ///< RTN or GPTQ (calibration forwards included)
+};
+
+/// Rewrites `m`'s weights for `s`; GPTQ reads its windows from `calib_path` (tokenized once with
+/// BOS at the start). Progress goes to stderr.
+PreparedModel prepare_model(LoadedModel& m, pipeline::QuantScheme const& s,
+                            std::string const& calib_path, int n_threads);
+
+/// Calibration windows of `calib_path` (tokenized once, BOS at the start).
+eval::CalibrationSet load_calibration(LoadedModel const& m, std::string const& calib_path,
+                                      eval::CalibrationOptions const& o);
+
+/// With `--auto-asym`: the per-layer quantizer symmetries measured on the first calibration
+/// window of the (transformed, weight-quantized) model; nullopt otherwise.
+std::optional<pipeline::SkewPlan> plan_quantizer_symmetry(LoadedModel const& m,
+                                                          pipeline::QuantScheme const& s,
+                                                          pipeline::OnlineTransformOptions const& online,
+                                                          std::string const& calib_path,
+                                                          int n_threads);
+
+}  // namespace dfrot::app
