@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The main job: installs dependencies, fetches the default model (SmolLM2-135M-Instruct), builds the
-# release tool and reports the model's WikiText-2 test perplexity (papers' protocol, -c 2048).
-# Until the quantization pipeline lands this is the FP32 reference; it then grows into
-# "quantize the default model W4A4KV4 and report perplexity against FP".
-# Environment: DFROT_CHUNKS (windows to evaluate, default 16 of 148; -1 = all, ~30 min on 2 cores),
-# DFROT_SHARED_DIR (default ../shared). Extra arguments go to `dfrot ppl` (e.g. --json).
+# release tool, quantizes the model W4A4KV4 the QuaRot way (randomized Hadamard R1, paper settings:
+# RTN weights with MSE clip search, activations sym per token clip 0.9, K/V asym per head clip 0.95)
+# and reports its WikiText-2 test perplexity against the FP model on the same windows (papers'
+# protocol, -c 2048).
+# Environment: DFROT_CHUNKS (windows to evaluate, default 16 of 148; -1 = all, ~1 h on 2 cores),
+# DFROT_SHARED_DIR (default ../shared). Extra arguments go to `dfrot ppl` and override the scheme
+# (e.g. --gptq for GPTQ weights, --rotate random, --rotate R1.npy, --auto-asym, --json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
@@ -14,4 +16,5 @@ text="$shared/data/wikitext-2-raw/wiki.test.raw"
 [[ -f "$text" ]] || { echo "main: $text not found (set DFROT_SHARED_DIR)" >&2; exit 1; }
 cmake --preset release >/dev/null
 cmake --build --preset release --target dfrot_cli
-exec build/release/bin/dfrot ppl -m "$model" -f "$text" -c 2048 --chunks "${DFROT_CHUNKS:-16}" -t 2 "$@"
+exec build/release/bin/dfrot ppl -m "$model" -f "$text" -c 2048 --chunks "${DFROT_CHUNKS:-16}" -t 2 \
+  --preset quarot-paper --rotate hadamard --with-fp "$@"

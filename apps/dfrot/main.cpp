@@ -50,6 +50,8 @@ int main(int argc, char** argv) {
   std::vector<std::pair<CLI::App*, dfrot::app::CommandAction>> commands;
   for (Verb const& verb : kVerbs) {
     CLI::App* sub = app.add_subcommand(verb.name, verb.help);
+    // A later flag overrides an earlier one (scripts append overrides to a default command line).
+    sub->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     sub->add_option("-t,--threads", common.n_threads, "CPU threads (<= 0: all cores)")
         ->capture_default_str();
     sub->add_option("--isa", common.isa, "CPU kernel level: auto, scalar, avx2, avx512, avx512vnni")

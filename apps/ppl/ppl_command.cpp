@@ -25,6 +25,7 @@ struct PplOptions {
   std::string calib = default_calibration_text();
   std::size_t ctx = 2048;
   long chunks = -1;
+  bool with_fp = false;
 };
 }  // namespace
 
@@ -40,6 +41,8 @@ CommandAction add_ppl_command(CLI::App& sub, CommonOptions& common) {
   sub.add_option("--chunks", o->chunks, "windows to evaluate (-1 = all)")->capture_default_str();
   sub.add_option("--calib", o->calib, "GPTQ calibration text (never the evaluated split)")
       ->capture_default_str();
+  sub.add_flag("--with-fp", o->with_fp,
+               "also evaluate the unquantized model on the same windows and report both");
   QuantFlags const flags = add_quant_flags(sub);
   return [o, flags, &common]() {
     // A file written by `dfrot quantize` is already transformed: reuse its scheme and transforms.
@@ -56,6 +59,18 @@ CommandAction add_ppl_command(CLI::App& sub, CommonOptions& common) {
     std::fprintf(stderr, "model: %s (%s), loaded in %.1f s\ntext: %s, %zu bytes, %zu tokens\n",
                  o->model.c_str(), model::describe(loaded.model->config()).c_str(), load_s,
                  o->text.c_str(), text.size(), tokens.size());
+    eval::PerplexityOptions const popt{.ctx = o->ctx, .chunks = o->chunks, .n_threads = common.n_threads};
+    auto const show = [](eval::PerplexityProgress const& p) {
+      std::fprintf(stderr, "\r[%zu/%zu] ppl %.4f  %.0f tok/s", p.window, p.n_windows, p.ppl,
+                   p.tokens_per_second);
+      std::fflush(stderr);
+    };
+    std::optional<eval::PerplexityResult> fp;
+    if (o->with_fp && !stored) {  // before the weights are rewritten
+      std::fprintf(stderr, "baseline: unquantized model\n");
+      fp = eval::perplexity(*loaded.model, tokens, popt, nullptr, show);
+      std::fprintf(stderr, "\n");
+    }
     PreparedModel prepared;
     if (stored) {
       prepared.online = stored->online;
@@ -70,14 +85,7 @@ CommandAction add_ppl_command(CLI::App& sub, CommonOptions& common) {
     pipeline::QuantizationHooks hooks(loaded.model->config(), scheme, prepared.online,
                                       plan ? &*plan : nullptr);
     std::fprintf(stderr, "scheme: %s (prepared in %.1f s)\n", scheme.describe().c_str(), prepare_s);
-    auto const result = eval::perplexity(
-        *loaded.model, tokens,
-        {.ctx = o->ctx, .chunks = o->chunks, .n_threads = common.n_threads}, &hooks,
-        [](eval::PerplexityProgress const& p) {
-          std::fprintf(stderr, "\r[%zu/%zu] ppl %.4f  %.0f tok/s", p.window, p.n_windows, p.ppl,
-                       p.tokens_per_second);
-          std::fflush(stderr);
-        });
+    auto const result = eval::perplexity(*loaded.model, tokens, popt, &hooks, show);
     std::fprintf(stderr, "\n");
     Report report({"scheme", "ppl", "windows", "predictions", "tokens", "prepare_s", "eval_s"});
     report.set("model", o->model);
@@ -94,6 +102,12 @@ CommandAction add_ppl_command(CLI::App& sub, CommonOptions& common) {
         asym[std::string(pipeline::to_string(site))] = plan->count_asym(site);
       }
       report.set("auto_asym_layers", asym);
+    }
+    if (fp) {
+      report.add_row({"FP32 (unquantized)", fp->ppl, fp->n_windows, fp->n_predictions, fp->n_tokens,
+                      0.0, fp->seconds});
+      report.set("fp_ppl", fp->ppl);
+      report.set("ppl_increase", result.ppl - fp->ppl);
     }
     report.add_row({scheme.describe(), result.ppl, result.n_windows, result.n_predictions,
                     result.n_tokens, prepare_s, result.seconds});
