@@ -1,18 +1,133 @@
 #!/usr/bin/env bash
-# Regenerates the perplexity rows of docs/RESULTS.md on the default model (SmolLM2-135M-Instruct)
-# and WikiText-2 test: FP32, and W4A4KV4 with RTN weights (quarot-paper settings) without rotation,
-# with a random orthogonal (RO) and with a randomized Hadamard (RH) rotation. Prints one JSON report
-# per row to stdout. CHUNKS (default 8; -1 = all 148 windows), THREADS (default 2), SEED (default 0).
+# Regenerates the results table of docs/RESULTS.md on the default model (SmolLM2-135M-Instruct)
+# and WikiText-2 test (-c 2048, first CHUNKS windows): FP; RTN and GPTQ without rotation, with a
+# random orthogonal (RO) and a randomized Hadamard (RH) R1 (QuaRot); DFRot (weighted Procrustes
+# from RH and from RO) and Cayley SGD (per-token 4-bit error loss; per-token kurtosis loss) R1;
+# for W4A4KV4, W4A4KV16 and W4A8KV16 (learned rotations: W4A4KV4 and W4A4KV16), each learned
+# rotation also with --auto-asym; with the time each step took.
+# Settings: --preset quarot-paper (weights sym per channel + MSE clip; activations sym per token
+# clip 0.9; K/V asym per head clip 0.95), seed SEED. GPTQ calibrates on CALIB windows of 2048
+# tokens of wiki.valid.tokens (the papers use 128 windows of the train split, absent here).
+# Rows are appended as JSON lines to OUT (default build/results/rows.jsonl; rows already there
+# are skipped, so an interrupted run resumes); scripts/render_results.py prints the tables.
+# Environment: CHUNKS (8), CALIB (8), THREADS (2), SEED (0), OUT, SKIP_BUILD=1, DFROT_BIN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install_deps.sh
+chunks=${CHUNKS:-8}
+calib=${CALIB:-8}
+threads=${THREADS:-2}
+seed=${SEED:-0}
+out=${OUT:-build/results/rows.jsonl}
+work=$(dirname "$out")
+mkdir -p "$work"
+touch "$out"
+if [[ -z "${SKIP_BUILD:-}" ]]; then
+  bash scripts/install_deps.sh
+  cmake --preset release >/dev/null
+  cmake --build --preset release --target dfrot_cli >&2
+fi
 model=$(bash scripts/fetch_model.sh)
 text="${DFROT_SHARED_DIR:-../shared}/data/wikitext-2-raw/wiki.test.raw"
-cmake --preset release >/dev/null
-cmake --build --preset release --target dfrot_cli >&2
-dfrot=build/release/bin/dfrot
-common=(-m "$model" -f "$text" -c 2048 --chunks "${CHUNKS:-8}" -t "${THREADS:-2}" -s "${SEED:-0}" --json)
-"$dfrot" ppl "${common[@]}"
-for rotate in none random hadamard; do
-  "$dfrot" ppl "${common[@]}" --preset quarot-paper --rotate "$rotate"
+dfrot=${DFROT_BIN:-build/release/bin/dfrot}
+common=(-c 2048 --chunks "$chunks" -t "$threads" -s "$seed" --json)
+
+config_flags() {  # W4A4KV4 | W4A4KV16 | W4A8KV16 → run-time bit flags
+  case "$1" in
+    W4A4KV4) echo "--a-bits 4 --k-bits 4 --v-bits 4" ;;
+    W4A4KV16) echo "--a-bits 4 --k-bits 16 --v-bits 16" ;;
+    W4A8KV16) echo "--a-bits 8 --k-bits 16 --v-bits 16" ;;
+  esac
+}
+have() { grep -qF "\"key\": \"$1\"" "$out"; }
+record() {  # record KEY METHOD ROTATION CONFIG EXTRA_JSON REPORT_JSON
+  python3 - "$@" >>"$out" <<'PY'
+import json, sys
+key, method, rotation, config, extra, report = sys.argv[1:7]
+row = {"key": key, "method": method, "rotation": rotation, "config": config}
+row.update(json.loads(extra))
+row["report"] = json.loads(report)
+print(json.dumps(row))
+PY
+}
+ppl() {  # ppl KEY METHOD ROTATION CONFIG EXTRA_JSON ARGS...
+  local key=$1 method=$2 rotation=$3 config=$4 extra=$5
+  shift 5
+  if have "$key"; then return; fi
+  echo "== $key" >&2
+  local report
+  report=$("$dfrot" ppl -f "$text" "${common[@]}" "$@")
+  record "$key" "$method" "$rotation" "$config" "$extra" "$report"
+}
+quantize() {  # quantize FILE ARGS... (GPTQ weights once; reused for every run-time config)
+  local file=$1
+  shift
+  if [[ -f "$file" ]]; then return; fi
+  echo "== quantize $file" >&2
+  "$dfrot" quantize -m "$model" -o "$file.tmp" -t "$threads" -s "$seed" --json "$@" >"$file.json"
+  mv "$file.tmp" "$file"
+}
+optimize() {  # optimize FILE ARGS...
+  local file=$1
+  shift
+  if [[ -f "$file" ]]; then return; fi
+  echo "== optimize $file" >&2
+  "$dfrot" optimize -m "$model" -o "$file.tmp.npy" -t "$threads" -s "$seed" --json "$@" >"$file.json"
+  mv "$file.tmp.npy" "$file"
+}
+extra_of() {  # seconds of the offline step that produced FILE, as JSON
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(json.dumps({"offline_s": r.get("total_s") or r["rows"][0].get("quantize_s"), "offline": sys.argv[1]}))' "$1.json"
+}
+
+ppl fp FP - FP16 '{}' -m "$model"
+declare -A rot_name=([none]="-" [random]=RO [hadamard]=RH)
+for rot in none random hadamard; do
+  quantize "$work/gptq_$rot.gguf" --preset quarot-paper --rotate "$rot" --gptq --calib-windows "$calib"
 done
+for cfg in W4A4KV4 W4A4KV16 W4A8KV16; do
+  for rot in none random hadamard; do
+    method=RTN; [[ $rot != none ]] && method=QuaRot-RTN
+    # shellcheck disable=SC2046
+    ppl "rtn-$rot-$cfg" "$method" "${rot_name[$rot]}" "$cfg" '{}' -m "$model" --preset quarot-paper \
+      --rotate "$rot" $(config_flags "$cfg")
+    method=GPTQ; [[ $rot != none ]] && method=QuaRot-GPTQ
+    # shellcheck disable=SC2046
+    ppl "gptq-$rot-$cfg" "$method" "${rot_name[$rot]}" "$cfg" "$(extra_of "$work/gptq_$rot.gguf")" \
+      -m "$work/gptq_$rot.gguf" $(config_flags "$cfg")
+  done
+done
+
+# Learned rotations (issue: DFRot and learned rotations).
+optimize "$work/r1_dfrot_rh.npy" --method dfrot --start hadamard
+optimize "$work/r1_dfrot_ro.npy" --method dfrot --start random
+optimize "$work/r1_cayley_qerr.npy" --method cayley --loss quant-error --lr 1e-5 --steps 300 --batch 8192
+optimize "$work/r1_cayley_kurt.npy" --method cayley --loss outlier --outlier-stats per-token --outlier-p 4 \
+  --lr 1.5 --steps 300 --batch 8192
+for r in dfrot_rh dfrot_ro; do
+  quantize "$work/gptq_$r.gguf" --preset quarot-paper --rotate "$work/r1_$r.npy" --gptq --calib-windows "$calib"
+done
+declare -A learned=([dfrot_rh]="DFRot|RH→Procrustes" [dfrot_ro]="DFRot|RO→Procrustes"
+                    [cayley_qerr]="Cayley|RH→SGD quant-error" [cayley_kurt]="Cayley|RH→SGD kurtosis (P=4, per token)")
+for cfg in W4A4KV4 W4A4KV16; do
+  for r in dfrot_rh dfrot_ro cayley_qerr cayley_kurt; do
+    IFS='|' read -r name rot <<<"${learned[$r]}"
+    for asym in "" --auto-asym; do
+      tag=${asym:+-auto}
+      # shellcheck disable=SC2046
+      ppl "rtn-$r-$cfg$tag" "$name-RTN" "$rot" "$cfg$tag" "$(extra_of "$work/r1_$r.npy")" -m "$model" \
+        --preset quarot-paper --rotate "$work/r1_$r.npy" $(config_flags "$cfg") $asym
+      if [[ $r == dfrot_* ]]; then
+        # shellcheck disable=SC2046
+        ppl "gptq-$r-$cfg$tag" "$name-GPTQ" "$rot" "$cfg$tag" "$(extra_of "$work/gptq_$r.gguf")" \
+          -m "$work/gptq_$r.gguf" $(config_flags "$cfg") $asym
+      fi
+    done
+  done
+  # QuaRot RH with --auto-asym, the baseline of the skew rows.
+  # shellcheck disable=SC2046
+  ppl "rtn-hadamard-$cfg-auto" QuaRot-RTN RH "$cfg-auto" '{}' -m "$model" --preset quarot-paper \
+    --rotate hadamard $(config_flags "$cfg") --auto-asym
+  # shellcheck disable=SC2046
+  ppl "gptq-hadamard-$cfg-auto" QuaRot-GPTQ RH "$cfg-auto" "$(extra_of "$work/gptq_hadamard.gguf")" \
+    -m "$work/gptq_hadamard.gguf" $(config_flags "$cfg") --auto-asym
+done
+python3 scripts/render_results.py "$out"
