@@ -21,6 +21,8 @@ struct Flags {
   std::size_t calib_windows = 128, calib_len = 2048;
   double percdamp = 0.01;
   bool auto_asym = false;
+  std::string vo = "quarot";
+  bool fp32_had = false;
   double tau_mean = 0.1, tau_skew = 0.2;
 };
 
@@ -79,6 +81,14 @@ QuantFlags add_quant_flags(CLI::App& sub) {
                  ->capture_default_str()
                  ->check(CLI::NonNegativeNumber);
 
+  auto* vo = g->add_option("--vo-rotation", f->vo,
+                           "V/O rotation: quarot (per-head H + online Hadamard before o_proj) or "
+                           "per-head (DFRot/SpinQuant: fused on both sides, no online op)")
+                 ->check(CLI::IsMember({"quarot", "per-head"}))
+                 ->capture_default_str();
+  g->add_flag("--fp32-had", f->fp32_had,
+                         "online Hadamards in FP32 (always so here: the CPU forward is FP32; "
+                         "accepted for parity with QuaRot/DFRot command lines)");
   auto* aas = g->add_flag("--auto-asym", f->auto_asym,
                           "per layer and quantizer: asym when |mean|/std > --skew-tau-mean or "
                           "|skew| > --skew-tau-skew on the first calibration window (QuaRot report)");
@@ -129,13 +139,15 @@ QuantFlags add_quant_flags(CLI::App& sub) {
     if (wb->count()) s.w_bits = f->w_bits;
     if (wc->count()) s.w_clip.enabled = f->w_clip;
     if (f->gptq) s.weight_method = pipeline::WeightMethod::kGptq;
+    s.vo_rotation = f->vo == "per-head" ? pipeline::VoRotation::kPerHead : pipeline::VoRotation::kQuaRot;
+    s.fp32_had = f->fp32_had;
     s.calib = {.n_windows = f->calib_windows, .window = f->calib_len, .seed = s.seed};
     s.percdamp = f->percdamp;
     runtime(s);
     return s;
   };
   out.runtime_overlay = [=](pipeline::QuantScheme s, std::string const& model) {
-    for (CLI::Option const* o : {rot, pr, wb, wc, em, gp, rt, cw, cl, pd}) {
+    for (CLI::Option const* o : {rot, pr, wb, wc, em, gp, rt, cw, cl, pd, vo}) {
       DFROT_THROW_IF(o->count() != 0, UsageError, "model '", model,
                      "' was already rotated and quantized by dfrot quantize (", s.describe(),
                      "): ", o->get_name(), " cannot be applied again; only activation / KV flags can");

@@ -73,6 +73,25 @@ TEST_SUITE("pipeline") {
     CHECK(relative_error(quantized_logits(w, s, tokens), base) <= 1e-5);
     s.rotation = pipeline::RotationKind::kRandom;
     CHECK(relative_error(quantized_logits(w, s, tokens), base) <= 1e-5);
+    s.vo_rotation = pipeline::VoRotation::kPerHead;  // DFRot/SpinQuant V/O: no online op
+    CHECK(relative_error(quantized_logits(w, s, tokens), base) <= 1e-5);
+  }
+
+  TEST_CASE("quantized model: V/O styles — QuaRot rotates the o_proj input across heads, per-head does not") {
+    auto w = test::synthetic_llama(64, 1, 4, 2, 96, 32, 7);
+    pipeline::QuantScheme s;
+    s.rotation = pipeline::RotationKind::kHadamard;
+    auto quarot = w, per_head = w;
+    auto const on_q = pipeline::transform_weights(quarot, s, 1);
+    s.vo_rotation = pipeline::VoRotation::kPerHead;
+    auto const on_p = pipeline::transform_weights(per_head, s, 1);
+    CHECK(on_q.o_proj);
+    CHECK_FALSE(on_p.o_proj);
+    CHECK(on_q.down_proj);
+    CHECK(on_p.down_proj);
+    CHECK(per_head.layers[0].wv == quarot.layers[0].wv);                       // same V rotation
+    CHECK((per_head.layers[0].wo - quarot.layers[0].wo).cwiseAbs().maxCoeff() > 1e-3f);  // O differs by T_d
+    CHECK(s.describe().find("vo=per-head") != std::string::npos);
   }
 
   TEST_CASE("quantized model: linear inputs and K/V reaching the GEMMs lie on the 4-bit grid") {

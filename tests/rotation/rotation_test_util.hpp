@@ -8,10 +8,19 @@
 #include <cstdint>
 #include <vector>
 
+#include <Eigen/Core>
+
 #include "dfrot/core/matrix_view.hpp"
 #include "dfrot/core/rng.hpp"
 
 namespace dfrot::test {
+
+/// An r×c matrix of i.i.d. N(0, 1) entries.
+inline Eigen::MatrixXd gaussian(Eigen::Index r, Eigen::Index c, Rng& rng) {
+  Eigen::MatrixXd m(r, c);
+  for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = rng.normal();
+  return m;
+}
 
 struct SyntheticRows {
   std::size_t n = 0, d = 0;

@@ -9,6 +9,7 @@
 #include "dfrot/rotation/cayley_sgd.hpp"
 #include "dfrot/rotation/random_orthogonal.hpp"
 #include "dfrot/rotation/rotation.hpp"
+#include "rotation/rotation_test_util.hpp"
 #include "support/test_util.hpp"
 
 using namespace dfrot;
@@ -16,11 +17,7 @@ using namespace dfrot::rotation;
 
 namespace {
 
-Eigen::MatrixXd gaussian(Eigen::Index r, Eigen::Index c, Rng& rng) {
-  Eigen::MatrixXd m(r, c);
-  for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = rng.normal();
-  return m;
-}
+using test::gaussian;
 
 /// Q with det +1 (Haar on O(n), last column flipped when needed), so X = I can reach it.
 Eigen::MatrixXd special_orthogonal(std::size_t n, std::uint64_t seed) {

@@ -18,11 +18,7 @@ using namespace dfrot::rotation;
 
 namespace {
 
-Eigen::MatrixXd gaussian(Eigen::Index r, Eigen::Index c, Rng& rng) {
-  Eigen::MatrixXd m(r, c);
-  for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = rng.normal();
-  return m;
-}
+using test::gaussian;
 
 /// Heavy-tailed rows: Gaussian with a few channels scaled up.
 Eigen::MatrixXd rows_with_outliers(Eigen::Index n, Eigen::Index d, Rng& rng) {

@@ -26,6 +26,14 @@ constexpr std::string_view to_string(RotationKind r) {
   return "unknown";
 }
 
+/// How V and the o_proj input are rotated: QuaRot (per-head H on V and O plus a full online
+/// Hadamard before o_proj) or DFRot / SpinQuant (per-head H fused on both sides, no online op).
+enum class VoRotation { kQuaRot, kPerHead };
+
+constexpr std::string_view to_string(VoRotation v) {
+  return v == VoRotation::kQuaRot ? "quarot" : "per-head";
+}
+
 /// How the weights are quantized: round to nearest, or GPTQ on calibration windows.
 enum class WeightMethod { kRtn, kGptq };
 
@@ -47,6 +55,8 @@ inline quant::KvQuantConfig default_kv_config() {
 struct QuantScheme {
   RotationKind rotation = RotationKind::kNone;
   std::uint64_t seed = 0;
+  VoRotation vo_rotation = VoRotation::kQuaRot;
+  bool fp32_had = false;      ///< parity flag: the CPU forward runs every online Hadamard in FP32
   std::string rotation_file;  ///< kFile: a float64 d×d .npy (DFRot / Cayley output, DFRot's files)
   bool subtract_embedding_mean = false;  ///< QuaRot/SpinQuant habit; inexact for RMSNorm (§1.2)
 
@@ -85,6 +95,9 @@ struct QuantScheme {
     return str_cat("W", w_bits, "A", a_bits, "K", k_bits, "V", v_bits, " rotate=",
                    to_string(rotation),
                    rotation == RotationKind::kFile ? str_cat(":", rotation_file) : std::string(""),
+                   vo_rotation != VoRotation::kQuaRot
+                       ? str_cat(" vo=", to_string(vo_rotation))
+                       : std::string(""),
                    " seed=", seed,
                    w_bits < 16 ? str_cat(" w[", to_string(weight_method), " ", q(weight),
                                          w_clip.enabled ? " mse-clip" : "",

@@ -102,15 +102,18 @@ inline OnlineTransformOptions transform_weights(model::LlamaWeights& w, QuantSch
   fuse_rms_norms(w);
   if (s.subtract_embedding_mean) subtract_embedding_mean(w);
   rotate_residual(w, make_residual_rotation(s, w.config.hidden));
-  // V/O: per-head H_{d_h} on V (the cache holds v·H) and a full online T_d before o_proj, which works
-  // for any head count (QuaRot's cross-head Ĥ_{n_h} needs n_h = K·2^m; SmolLM2 has n_h = 9).
+  // V/O: per-head H_{d_h} fused on V (the cache holds v·H) and on the matching o_proj columns. QuaRot
+  // style adds a full online T_d before o_proj so its input is Hadamard-rotated across heads too; this
+  // works for any head count (QuaRot's cross-head Ĥ_{n_h} needs n_h = K·2^m; SmolLM2 has n_h = 9).
+  // DFRot/SpinQuant style stops at the per-head rotation (no online op).
   rotate_values_per_head(w, head_hadamard(w.config.head_dim));
+  bool const online_o = s.vo_rotation == VoRotation::kQuaRot;
   hadamard::HadamardTransform const t_d(w.config.hidden), t_ff(w.config.intermediate);
   for (auto& l : w.layers) {
-    fuse_input_transform(l.wo, t_d);
+    if (online_o) fuse_input_transform(l.wo, t_d);
     fuse_input_transform(l.w_down, t_ff);
   }
-  online.o_proj = true;
+  online.o_proj = online_o;
   online.down_proj = true;
   online.qk = s.k_bits < 16;  // R3 only matters for K-cache quantization
   return online;
