@@ -56,15 +56,36 @@ def main(path):
         print(f"| {name} | {rot} | " + " | ".join(cells) + f" | {fmt(offline) + ' s' if offline is not None else '–'} |")
     print()
     # --auto-asym beside the fixed symmetries.
-    print("| method | R1 | W4A4KV4 | W4A4KV4 --auto-asym | W4A4KV16 | W4A4KV16 --auto-asym |")
-    print("|---|---|---|---|---|---|")
+    print("| method | R1 | W4A4KV4 | W4A4KV4 --auto-asym | asymmetric quantizers chosen (of 30 layers) |")
+    print("|---|---|---|---|---|")
     for name, rot, key in [("QuaRot-RTN", "RH", "rtn-hadamard"), ("QuaRot-GPTQ", "RH", "gptq-hadamard")] + learned:
-        cells = []
-        for cfg in ["W4A4KV4", "W4A4KV16"]:
-            for tag in ["", "-auto"]:
-                r = rows.get(f"{key}-{cfg}{tag}")
-                cells.append(fmt(ppl(r)) if r else "–")
-        print(f"| {name} | {rot} | " + " | ".join(cells) + " |")
+        base, auto = rows.get(f"{key}-W4A4KV4"), rows.get(f"{key}-W4A4KV4-auto")
+        chosen = "–"
+        if auto and "auto_asym_layers" in auto["report"]:
+            chosen = ", ".join(f"{k} {v}" for k, v in auto["report"]["auto_asym_layers"].items())
+        print(f"| {name} | {rot} | {fmt(ppl(base)) if base else '–'} | {fmt(ppl(auto)) if auto else '–'} | {chosen} |")
+    print()
+    # The learned rotations themselves (dfrot optimize reports).
+    import os
+    base = os.path.dirname(path)
+    print("| rotation | method | massive tokens | iterations / steps | stop | RMS per-token error: start → result | weighted error: start → best | time |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, f in [("DFRot from RH", "r1_dfrot_rh"), ("DFRot from RO", "r1_dfrot_ro"),
+                    ("Cayley quant-error (from RH)", "r1_cayley_qerr"), ("Cayley kurtosis P=4 per token (from RH)", "r1_cayley_kurt")]:
+        fp = os.path.join(base, f + ".npy.json")
+        if not os.path.exists(fp) or os.path.getsize(fp) == 0:
+            continue
+        r = json.load(open(fp))
+        it = r.get("iterations_run", r.get("best_step"))
+        rows_ = r.get("rows", [])
+        if "iterations_run" in r:
+            w = f"{rows_[0]['weighted_error']:.1f} → {rows_[r['best_iteration']]['weighted_error']:.1f}"
+            steps = f"{r['iterations_run']} (best {r['best_iteration']})"
+        else:
+            w = "–"
+            steps = f"{len(rows_) - 1} (batch 8192)"
+        print(f"| {name} | {r['method']} | {r['massive_tokens']} of {r.get('calibration_rows', 122880)} | {steps} | {r.get('stop', '–')} | "
+              f"{r['start_rms_token_error']:.4f} → {r['result_rms_token_error']:.4f} | {w} | {r['total_s']:.0f} s |")
 
 
 if __name__ == "__main__":

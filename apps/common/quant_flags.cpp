@@ -22,6 +22,7 @@ struct Flags {
   double percdamp = 0.01;
   bool auto_asym = false;
   std::string vo = "quarot";
+  std::string r2;
   bool fp32_had = false;
   double tau_mean = 0.1, tau_skew = 0.2;
 };
@@ -89,6 +90,9 @@ QuantFlags add_quant_flags(CLI::App& sub) {
   g->add_flag("--fp32-had", f->fp32_had,
                          "online Hadamards in FP32 (always so here: the CPU forward is FP32; "
                          "accepted for parity with QuaRot/DFRot command lines)");
+  auto* r2 = g->add_option("--r2", f->r2,
+                           "per-layer R2 set (SpinQuant style): float64 .npy [n_layers, d_h, d_h] "
+                           "fused on V/o_proj per head instead of H_{d_h}");
   auto* aas = g->add_flag("--auto-asym", f->auto_asym,
                           "per layer and quantizer: asym when |mean|/std > --skew-tau-mean or "
                           "|skew| > --skew-tau-skew on the first calibration window (QuaRot report)");
@@ -141,13 +145,16 @@ QuantFlags add_quant_flags(CLI::App& sub) {
     if (f->gptq) s.weight_method = pipeline::WeightMethod::kGptq;
     s.vo_rotation = f->vo == "per-head" ? pipeline::VoRotation::kPerHead : pipeline::VoRotation::kQuaRot;
     s.fp32_had = f->fp32_had;
+    s.r2_file = f->r2;
+    DFROT_THROW_IF(!s.r2_file.empty() && s.rotation == pipeline::RotationKind::kNone, UsageError,
+                   "--r2 needs a residual rotation (--rotate): R2 is fused after norm fusion");
     s.calib = {.n_windows = f->calib_windows, .window = f->calib_len, .seed = s.seed};
     s.percdamp = f->percdamp;
     runtime(s);
     return s;
   };
   out.runtime_overlay = [=](pipeline::QuantScheme s, std::string const& model) {
-    for (CLI::Option const* o : {rot, pr, wb, wc, em, gp, rt, cw, cl, pd, vo}) {
+    for (CLI::Option const* o : {rot, pr, wb, wc, em, gp, rt, cw, cl, pd, vo, r2}) {
       DFROT_THROW_IF(o->count() != 0, UsageError, "model '", model,
                      "' was already rotated and quantized by dfrot quantize (", s.describe(),
                      "): ", o->get_name(), " cannot be applied again; only activation / KV flags can");

@@ -134,7 +134,7 @@ CommandAction add_optimize_command(CLI::App& sub, CommonOptions& common) {
     report.set("start", o->start);
     report.set("seed", common.seed);
     report.set("calibration", str_cat(calib.windows.size(), " x ", o->calib_len, " tokens of ", o->calib));
-    report.set("rows", rows.rows());
+    report.set("calibration_rows", rows.rows());
     report.set("massive_rule", massive.rule);
     report.set("massive_tokens", massive.indices.size());
     report.set("alpha", o->alpha);

@@ -6,6 +6,9 @@
 
 #include "dfrot/model/llama_model.hpp"
 #include "dfrot/pipeline/quantized_model.hpp"
+#include "dfrot/io/npy.hpp"
+#include "dfrot/rotation/random_orthogonal.hpp"
+#include "io/io_test_util.hpp"
 #include "model/synthetic_model.hpp"
 #include "support/test_util.hpp"
 
@@ -75,6 +78,37 @@ TEST_SUITE("pipeline") {
     CHECK(relative_error(quantized_logits(w, s, tokens), base) <= 1e-5);
     s.vo_rotation = pipeline::VoRotation::kPerHead;  // DFRot/SpinQuant V/O: no online op
     CHECK(relative_error(quantized_logits(w, s, tokens), base) <= 1e-5);
+  }
+
+  TEST_CASE("quantized model: a SpinQuant-style per-layer R2 set from .npy is fused and exact") {
+    test::TempDir dir("r2_set");
+    auto const w = test::synthetic_llama(64, 2, 4, 2, 96, 32, 11);
+    std::vector<int> const tokens = {1, 5, 9, 3, 31, 0, 7};
+    model::RowMatrixF const base = run(w, tokens, nullptr);
+    std::vector<Eigen::MatrixXd> r2 = {rotation::haar_orthogonal(16, 1), rotation::haar_orthogonal(16, 2)};
+    io::write_npy_stack(dir / "r2.npy", r2);
+    pipeline::QuantScheme s;
+    s.rotation = pipeline::RotationKind::kHadamard;
+    s.vo_rotation = pipeline::VoRotation::kPerHead;
+    s.r2_file = (dir / "r2.npy").string();
+    CHECK(relative_error(quantized_logits(w, s, tokens), base) <= 1e-5);
+    auto with_r2 = w, with_h = w;
+    pipeline::transform_weights(with_r2, s, 1);
+    pipeline::QuantScheme h = s;
+    h.r2_file.clear();
+    pipeline::transform_weights(with_h, h, 1);
+    CHECK((with_r2.layers[1].wv - with_h.layers[1].wv).cwiseAbs().maxCoeff() > 1e-3f);  // R2 used
+    CHECK(s.describe().find("r2=") != std::string::npos);
+    // One matrix per layer, d_h×d_h, orthogonal — or a clear error.
+    io::write_npy_stack(dir / "short.npy", {r2[0]});
+    s.r2_file = (dir / "short.npy").string();
+    auto copy = w;
+    CHECK_THROWS_AS(pipeline::transform_weights(copy, s, 1), ShapeError);
+    r2[1](0, 0) += 0.5;
+    io::write_npy_stack(dir / "bad.npy", r2);
+    s.r2_file = (dir / "bad.npy").string();
+    copy = w;
+    CHECK_THROWS_AS(pipeline::transform_weights(copy, s, 1), NumericError);
   }
 
   TEST_CASE("quantized model: V/O styles — QuaRot rotates the o_proj input across heads, per-head does not") {

@@ -136,6 +136,7 @@ inline void write_quantized_model(std::filesystem::path const& path, model::Llam
   g.set("dfrot.rotation_file", gguf_string(s.rotation_file));
   g.set("dfrot.seed", gguf_u64(s.seed));
   g.set("dfrot.embedding_mean", gguf_bool(s.subtract_embedding_mean));
+  g.set("dfrot.r2_file", gguf_string(s.r2_file));
   g.set("dfrot.vo_rotation", gguf_string(std::string(to_string(s.vo_rotation))));
   g.set("dfrot.weight.bits", gguf_u32(static_cast<std::uint32_t>(s.w_bits)));
   g.set("dfrot.weight.method", gguf_string(std::string(to_string(s.weight_method))));
@@ -213,6 +214,7 @@ inline std::optional<QuantizedModelInfo> read_quantized_model_info(std::filesyst
   s.rotation_file = f.get_string_or("dfrot.rotation_file", "");
   s.seed = f.get_uint("dfrot.seed");
   s.subtract_embedding_mean = f.get_bool_or("dfrot.embedding_mean", false);
+  s.r2_file = f.get_string_or("dfrot.r2_file", "");
   s.vo_rotation = f.get_string_or("dfrot.vo_rotation", "quarot") == "per-head" ? VoRotation::kPerHead
                                                                                : VoRotation::kQuaRot;
   s.w_bits = detail::bits_from(f, "dfrot.weight.bits");

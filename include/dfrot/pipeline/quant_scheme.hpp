@@ -57,6 +57,9 @@ struct QuantScheme {
   std::uint64_t seed = 0;
   VoRotation vo_rotation = VoRotation::kQuaRot;
   bool fp32_had = false;      ///< parity flag: the CPU forward runs every online Hadamard in FP32
+  /// Per-layer R2 set (SpinQuant style): a float64 .npy of shape [n_layers, d_h, d_h] fused on
+  /// V / o_proj per head instead of H_{d_h} (io/npy.hpp read_npy_stack); empty = H_{d_h}.
+  std::string r2_file;
   std::string rotation_file;  ///< kFile: a float64 d×d .npy (DFRot / Cayley output, DFRot's files)
   bool subtract_embedding_mean = false;  ///< QuaRot/SpinQuant habit; inexact for RMSNorm (§1.2)
 
@@ -98,6 +101,7 @@ struct QuantScheme {
                    vo_rotation != VoRotation::kQuaRot
                        ? str_cat(" vo=", to_string(vo_rotation))
                        : std::string(""),
+                   r2_file.empty() ? std::string("") : str_cat(" r2=", r2_file),
                    " seed=", seed,
                    w_bits < 16 ? str_cat(" w[", to_string(weight_method), " ", q(weight),
                                          w_clip.enabled ? " mse-clip" : "",

@@ -106,7 +106,18 @@ inline OnlineTransformOptions transform_weights(model::LlamaWeights& w, QuantSch
   // style adds a full online T_d before o_proj so its input is Hadamard-rotated across heads too; this
   // works for any head count (QuaRot's cross-head Ĥ_{n_h} needs n_h = K·2^m; SmolLM2 has n_h = 9).
   // DFRot/SpinQuant style stops at the per-head rotation (no online op).
-  rotate_values_per_head(w, head_hadamard(w.config.head_dim));
+  if (s.r2_file.empty()) {
+    rotate_values_per_head(w, head_hadamard(w.config.head_dim));
+  } else {
+    std::vector<Eigen::MatrixXd> const r2 =
+        io::read_npy_stack(s.r2_file, w.config.n_layers, w.config.head_dim);
+    for (std::size_t l = 0; l < r2.size(); ++l) {
+      double const err = rotation::orthogonality_error(r2[l]);
+      DFROT_THROW_IF(!(err <= 1e-6), NumericError, "R2 set '", s.r2_file, "': layer ", l,
+                     " is not orthogonal (max |RᵀR − I| = ", err, ")");
+    }
+    rotate_values_per_head(w, std::span<Eigen::MatrixXd const>(r2));
+  }
   bool const online_o = s.vo_rotation == VoRotation::kQuaRot;
   hadamard::HadamardTransform const t_d(w.config.hidden), t_ff(w.config.intermediate);
   for (auto& l : w.layers) {

@@ -3,6 +3,8 @@
 // in float64 (ALGORITHMS.md §1.3-§1.5).
 #pragma once
 
+#include <span>
+
 #include <Eigen/Core>
 
 #include "dfrot/core/error.hpp"
@@ -51,31 +53,41 @@ inline void rotate_residual(model::LlamaWeights& w, Eigen::MatrixXd const& q) {
   detail::right_multiply(w.output, q);
 }
 
-/// DFRot / SpinQuant style V/O rotation with no online op: every head's value rows are mixed by
-/// R (d_h×d_h orthogonal; default H_{d_h}/√d_h) and the matching o_proj input columns by R too:
+/// DFRot / SpinQuant style V/O rotation of one layer with no online op: every head's value rows are
+/// mixed by R (d_h×d_h orthogonal) and the matching o_proj input columns by R too:
 /// W_v[head] ← Rᵀ·W_v[head], W_o[:, head] ← W_o[:, head]·R. Attention is linear in V, so the model
-/// output is unchanged while the V cache holds v·R.
-inline void rotate_values_per_head(model::LlamaWeights& w, Eigen::MatrixXd const& r) {
-  auto const& c = w.config;
+/// output is unchanged while the V cache holds v·R. \throws ShapeError when R is not d_h×d_h.
+inline void rotate_layer_values_per_head(model::LayerWeights& l, model::ModelConfig const& c,
+                                         Eigen::MatrixXd const& r) {
   Eigen::Index const dh = static_cast<Eigen::Index>(c.head_dim);
   DFROT_THROW_IF(r.rows() != dh || r.cols() != dh, ShapeError, "rotate_values_per_head: R is ",
                  r.rows(), "×", r.cols(), " but the head dim is ", dh);
-  std::size_t const group = c.n_heads / c.n_kv_heads;
-  for (auto& l : w.layers) {
-    Eigen::MatrixXd wv = l.wv.cast<double>();
-    for (std::size_t g = 0; g < c.n_kv_heads; ++g) {
-      auto block = wv.middleRows(static_cast<Eigen::Index>(g) * dh, dh);
-      block = (r.transpose() * block).eval();
-    }
-    l.wv = wv.cast<float>();
-    Eigen::MatrixXd wo = l.wo.cast<double>();
-    for (std::size_t h = 0; h < c.n_heads; ++h) {
-      (void)group;
-      auto block = wo.middleCols(static_cast<Eigen::Index>(h) * dh, dh);
-      block = (block * r).eval();
-    }
-    l.wo = wo.cast<float>();
+  Eigen::MatrixXd wv = l.wv.cast<double>();
+  for (std::size_t g = 0; g < c.n_kv_heads; ++g) {
+    auto block = wv.middleRows(static_cast<Eigen::Index>(g) * dh, dh);
+    block = (r.transpose() * block).eval();
   }
+  l.wv = wv.cast<float>();
+  Eigen::MatrixXd wo = l.wo.cast<double>();
+  for (std::size_t h = 0; h < c.n_heads; ++h) {
+    auto block = wo.middleCols(static_cast<Eigen::Index>(h) * dh, dh);
+    block = (block * r).eval();
+  }
+  l.wo = wo.cast<float>();
+}
+
+/// The same rotation R (default H_{d_h}/√d_h, DFRot) in every layer.
+inline void rotate_values_per_head(model::LlamaWeights& w, Eigen::MatrixXd const& r) {
+  for (auto& l : w.layers) rotate_layer_values_per_head(l, w.config, r);
+}
+
+/// A per-layer set (SpinQuant's learned R2, one d_h×d_h matrix per layer).
+/// \throws ShapeError when the set does not have one matrix per layer.
+inline void rotate_values_per_head(model::LlamaWeights& w, std::span<Eigen::MatrixXd const> per_layer) {
+  DFROT_THROW_IF(per_layer.size() != w.layers.size(), ShapeError, "rotate_values_per_head: ",
+                 per_layer.size(), " R2 matrices for ", w.layers.size(), " layers");
+  for (std::size_t l = 0; l < w.layers.size(); ++l)
+    rotate_layer_values_per_head(w.layers[l], w.config, per_layer[l]);
 }
 
 /// H_{d_h}/√d_h as a dense matrix (the deterministic per-head rotation of DFRot, QuaRot's V).
