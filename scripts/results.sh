@@ -107,29 +107,27 @@ for r in dfrot_rh dfrot_ro; do
 done
 declare -A learned=([dfrot_rh]="DFRot|RH→Procrustes" [dfrot_ro]="DFRot|RO→Procrustes"
                     [cayley_qerr]="Cayley|RH→SGD quant-error" [cayley_kurt]="Cayley|RH→SGD kurtosis (P=4, per token)")
-# W4A4KV4 with and without --auto-asym, W4A4KV16 without (2 CPU cores: the full cross product
-# would take hours).
-for cfg in W4A4KV4 W4A4KV16; do
-  asyms=("")
-  [[ $cfg == W4A4KV4 ]] && asyms=("" --auto-asym)
-  for asym in "${asyms[@]}"; do
-    tag=${asym:+-auto}
-    for r in dfrot_rh dfrot_ro cayley_qerr cayley_kurt; do
-      IFS='|' read -r name rot <<<"${learned[$r]}"
-      # shellcheck disable=SC2046
-      ppl "rtn-$r-$cfg$tag" "$name-RTN" "$rot" "$cfg$tag" "$(extra_of "$work/r1_$r.npy")" -m "$model" \
-        --preset quarot-paper --rotate "$work/r1_$r.npy" $(config_flags "$cfg") $asym
-      if [[ $r == dfrot_* ]]; then
-        # shellcheck disable=SC2046
-        ppl "gptq-$r-$cfg$tag" "$name-GPTQ" "$rot" "$cfg$tag" "$(extra_of "$work/gptq_$r.gguf")" \
-          -m "$work/gptq_$r.gguf" $(config_flags "$cfg") $asym
-      fi
-    done
-  done
-done
+# W4A4KV4, then the --auto-asym rows (QuaRot RH baseline first), then W4A4KV16 (2 CPU cores: the
+# full cross product would take hours).
+learned_row() {  # learned_row ROTATION CONFIG [--auto-asym]
+  local r=$1 cfg=$2 asym=${3:-} name rot tag
+  IFS='|' read -r name rot <<<"${learned[$r]}"
+  tag=${asym:+-auto}
+  # shellcheck disable=SC2046
+  ppl "rtn-$r-$cfg$tag" "$name-RTN" "$rot" "$cfg$tag" "$(extra_of "$work/r1_$r.npy")" -m "$model" \
+    --preset quarot-paper --rotate "$work/r1_$r.npy" $(config_flags "$cfg") $asym
+  if [[ $r == dfrot_* ]]; then
+    # shellcheck disable=SC2046
+    ppl "gptq-$r-$cfg$tag" "$name-GPTQ" "$rot" "$cfg$tag" "$(extra_of "$work/gptq_$r.gguf")" \
+      -m "$work/gptq_$r.gguf" $(config_flags "$cfg") $asym
+  fi
+}
+for r in dfrot_rh dfrot_ro cayley_qerr cayley_kurt; do learned_row "$r" W4A4KV4; done
 # QuaRot RH with --auto-asym, the baseline of the skew rows.
 ppl rtn-hadamard-W4A4KV4-auto QuaRot-RTN RH W4A4KV4-auto '{}' -m "$model" --preset quarot-paper \
   --rotate hadamard --a-bits 4 --k-bits 4 --v-bits 4 --auto-asym
 ppl gptq-hadamard-W4A4KV4-auto QuaRot-GPTQ RH W4A4KV4-auto "$(extra_of "$work/gptq_hadamard.gguf")" \
   -m "$work/gptq_hadamard.gguf" --a-bits 4 --k-bits 4 --v-bits 4 --auto-asym
+for r in dfrot_rh cayley_kurt dfrot_ro cayley_qerr; do learned_row "$r" W4A4KV4 --auto-asym; done
+for r in dfrot_rh cayley_kurt dfrot_ro cayley_qerr; do learned_row "$r" W4A4KV16; done
 python3 scripts/render_results.py "$out"
