@@ -14,8 +14,7 @@
 #include "dfrot/core/error.hpp"
 #include "dfrot/core/matrix_view.hpp"
 #include "dfrot/model/forward_hooks.hpp"
-#include "dfrot/quant/activation_quant.hpp"
-#include "dfrot/quant/quant_config.hpp"
+#include "dfrot/rotation/massive_tokens.hpp"
 
 namespace dfrot::pipeline {
 
@@ -67,30 +66,6 @@ struct ActivationStats {
   double mean_token_error = 0.0;              ///< mean of e_t
 };
 
-/// e_t = ‖x_t − Qz(x_t)‖₂ per row, Qz the symmetric per-token `bits`-bit absmax quantizer with
-/// round half to even (quant::fake_quantize_activations), the difference summed in float64.
-/// \throws NumericError on NaN/Inf, ShapeError for an empty row.
-inline std::vector<double> per_token_quant_error(MatrixView<float const> x, int bits = 4,
-                                                 int n_threads = 1) {
-  std::vector<double> err(x.rows(), 0.0);
-  if (x.rows() == 0) return err;
-  std::vector<float> q(x.rows() * x.cols());
-  quant::QuantConfig const cfg{
-      .bits = bits, .symmetry = quant::Symmetry::kSym, .granularity = quant::Granularity::kPerRow};
-  quant::fake_quantize_activations(x, MatrixView<float>(q.data(), x.rows(), x.cols()), cfg,
-                                   n_threads);
-  for (std::size_t r = 0; r < x.rows(); ++r) {
-    double s = 0.0;
-    float const* qr = q.data() + r * x.cols();
-    for (std::size_t c = 0; c < x.cols(); ++c) {
-      double const e = double(x(r, c)) - double(qr[c]);
-      s += e * e;
-    }
-    err[r] = std::sqrt(s);
-  }
-  return err;
-}
-
 /// Pearson kurtosis m4/m2² (central moments, population normalization) of all values of `x`,
 /// two passes in float64. Returns 0 when every value is equal.
 inline double pooled_kurtosis(MatrixView<float const> x) {
@@ -127,7 +102,7 @@ inline ActivationStats activation_stats(MatrixView<float const> x,
   s.width = d;
 
   // Quantization error first: the quantizer also rejects NaN/Inf for the loops below.
-  s.token_error = per_token_quant_error(x, o.bits, o.n_threads);
+  s.token_error = rotation::token_quant_errors(x, o.bits, o.n_threads);
   s.error_threshold = o.tau * std::sqrt(double(d) / o.tau_width);
   double err_sum = 0.0;
   for (std::size_t t = 0; t < n; ++t) {
