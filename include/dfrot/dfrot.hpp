@@ -5,6 +5,7 @@
 
 #include "dfrot/core.hpp"
 #include "dfrot/eval.hpp"
+#include "dfrot/gemm.hpp"
 #include "dfrot/hadamard.hpp"
 #include "dfrot/io.hpp"
 #include "dfrot/model.hpp"

@@ -112,6 +112,27 @@ inline void quantize_activations_into(MatrixView<float const> x, QuantConfig con
   }
 }
 
+/// Per-token quantization into one byte per code (sym: int8 two's complement, asym: uint8) with
+/// a caller-owned layout: `codes` [n × d] (any row stride), `scales` and, for asym, `zeros` (n
+/// entries each). The integer GEMM's input (gemm/quantized_activations.hpp).
+/// \throws UsageError unless cfg is per-row, ShapeError on a shape mismatch, NumericError on NaN.
+inline void quantize_activations_to_bytes(MatrixView<float const> x, QuantConfig const& cfg,
+                                          MatrixView<std::uint8_t> codes, float* scales,
+                                          float* zeros, int n_threads = 1) {
+  constexpr std::string_view kWhere = "quantize_activations_to_bytes";
+  DFROT_THROW_IF(cfg.granularity != Granularity::kPerRow, UsageError, kWhere,
+                 ": expected per-token (per-row) granularity");
+  DFROT_THROW_IF(codes.rows() != x.rows() || codes.cols() != x.cols(), ShapeError, kWhere,
+                 ": codes are ", codes.rows(), "x", codes.cols(), " but the input is ", x.rows(),
+                 "x", x.cols());
+  DFROT_THROW_IF(cfg.symmetry == Symmetry::kAsym && zeros == nullptr, UsageError, kWhere,
+                 ": asymmetric quantization needs a zero-point buffer");
+  std::size_t const gs = detail::activation_group(cfg, x.cols(), kWhere);
+  detail::run_activation_kernel<cpu::ActMode::kBytes>(x, cfg, gs, nullptr, 0, codes.data(),
+                                                      codes.row_stride(), scales, zeros,
+                                                      n_threads, kWhere);
+}
+
 /// Fused dynamic quantize + pack (see quantize_activations_into).
 inline QuantizedTensor quantize_activations(MatrixView<float const> x, QuantConfig const& cfg,
                                             int n_threads = 1) {

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: Apache-2.0
+// QuantizedActivations: dynamically quantized activations as int8 codes (the signed operand of the
+// integer GEMM), one (scale, offset) per token, and the per-token code sums of the epilogue.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+#include <vector>
+
+#include "dfrot/core/aligned_buffer.hpp"
+#include "dfrot/core/error.hpp"
+#include "dfrot/core/matrix_view.hpp"
+#include "dfrot/gemm/packed_int4_weights.hpp"
+#include "dfrot/quant/activation_quant.hpp"
+#include "dfrot/quant/quant_config.hpp"
+
+namespace dfrot::gemm {
+
+/// Token t's values are x̂[t, k] = scale[t]·(code[t, k] − offset[t]) with int8 codes:
+/// - symmetric b-bit: code = q ∈ [−2^(b−1), 2^(b−1)−1], offset 0;
+/// - asymmetric b ≤ 7: code = q ∈ [0, 2^b − 1], offset = zero point z;
+/// - asymmetric 8-bit: code = q − 128, offset = z − 128 (q ∈ [0, 255] does not fit int8).
+/// Rows are `k_pad` codes long (a multiple of 8) with zero padding, so the kernels never read past
+/// a row. `code_sums[t] = Σ_k code[t, k]` feeds the epilogue correction (see gemm.hpp).
+struct QuantizedActivations {
+  std::size_t n_rows = 0;
+  std::size_t n_cols = 0;
+  std::size_t k_pad = 0;
+  AlignedBuffer<std::int8_t> codes;  ///< [n_rows × k_pad]
+  std::vector<float> scales;
+  std::vector<std::int32_t> offsets;
+  std::vector<std::int32_t> code_sums;
+  std::vector<float> zeros_scratch;  ///< asym zero points as the quantizer writes them
+
+  std::int8_t const* row(std::size_t t) const { return codes.data() + t * k_pad; }
+
+  /// Sizes the buffers for [n_rows × n_cols]; keeps the storage when it is large enough, so a
+  /// decode loop does not allocate.
+  void resize(std::size_t rows, std::size_t cols) {
+    n_rows = rows;
+    n_cols = cols;
+    k_pad = round_up(cols, kOctet);
+    if (codes.size() < rows * k_pad) codes = AlignedBuffer<std::int8_t>(rows * k_pad);
+    scales.resize(rows);
+    offsets.resize(rows);
+    code_sums.resize(rows);
+    zeros_scratch.resize(rows);
+  }
+};
+
+/// Quantizes x [n × d] per token (QuantizationHooks' fake path uses the same kernel, so codes and
+/// scales are identical to it) into `out`, reusing its storage.
+/// \throws UsageError unless cfg is per-token (kPerRow) with 2…8 bits, NumericError on NaN/Inf.
+inline void quantize_activations_for_gemm(MatrixView<float const> x, quant::QuantConfig const& cfg,
+                                          QuantizedActivations& out, int n_threads = 1) {
+  constexpr std::string_view kWhere = "quantize_activations_for_gemm";
+  DFROT_THROW_IF(cfg.granularity != quant::Granularity::kPerRow, UsageError, kWhere,
+                 ": the integer GEMM takes one scale per token; per-group activations (",
+                 quant::to_string(cfg.granularity), ") run on the fake-quant path");
+  out.resize(x.rows(), x.cols());
+  std::size_t const n = x.cols(), kp = out.k_pad;
+  bool const asym = cfg.symmetry == quant::Symmetry::kAsym;
+  quant::quantize_activations_to_bytes(
+      x, cfg, MatrixView<std::uint8_t>(reinterpret_cast<std::uint8_t*>(out.codes.data()), x.rows(), n, kp),
+      out.scales.data(), asym ? out.zeros_scratch.data() : nullptr, n_threads);
+  bool const shift = asym && cfg.bits == 8;
+  for (std::size_t t = 0; t < x.rows(); ++t) {
+    std::int8_t* r = out.codes.data() + t * kp;
+    if (kp > n) std::memset(r + n, 0, kp - n);
+    std::int32_t sum = 0;
+    if (shift) {
+      auto* u = reinterpret_cast<std::uint8_t*>(r);
+      for (std::size_t k = 0; k < n; ++k) {
+        int const c = static_cast<int>(u[k]) - 128;
+        r[k] = static_cast<std::int8_t>(c);
+        sum += c;
+      }
+    } else {
+      for (std::size_t k = 0; k < n; ++k) sum += r[k];
+    }
+    out.code_sums[t] = sum;
+    int const z = asym ? static_cast<int>(out.zeros_scratch[t]) : 0;
+    out.offsets[t] = shift ? z - 128 : z;
+  }
+}
+
+}  // namespace dfrot::gemm

@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "dfrot/core/rng.hpp"
+#include "dfrot/gemm/gemm.hpp"
+#include "dfrot/quant/rtn.hpp"
+#include "support/test_util.hpp"
+
+#if DFROT_X86
+#include <immintrin.h>
+#endif
+
+using namespace dfrot;
+using namespace dfrot::gemm;
+
+namespace {
+
+std::vector<float> gaussian(std::size_t n, std::uint64_t seed, double sd = 1.0, double mean = 0.0) {
+  Rng rng(seed);
+  std::vector<float> x(n);
+  for (auto& v : x) v = static_cast<float>(rng.normal() * sd + mean);
+  return x;
+}
+
+quant::QuantizedTensor quantized_weights(std::size_t n_out, std::size_t n_in, std::uint64_t seed) {
+  std::vector<float> const w = gaussian(n_out * n_in, seed, 0.05);
+  quant::QuantConfig cfg;  // 4-bit sym per channel
+  return quant::quantize_weights(MatrixView<float const>(w.data(), n_out, n_in), cfg);
+}
+
+quant::QuantConfig act_config(int bits, quant::Symmetry s, float clip = 1.0f) {
+  quant::QuantConfig c;
+  c.bits = bits;
+  c.symmetry = s;
+  c.clip_ratio = clip;
+  return c;
+}
+
+/// Σ_k x̂[t,k]·ŵ[o,k] in float64 from the activation codes and the packed weights.
+std::vector<double> reference_w4a4(QuantizedActivations const& a, PackedInt4Weights const& w) {
+  std::vector<double> y(a.n_rows * w.n_out());
+  for (std::size_t t = 0; t < a.n_rows; ++t) {
+    for (std::size_t o = 0; o < w.n_out(); ++o) {
+      double s = 0;
+      for (std::size_t k = 0; k < a.n_cols; ++k) {
+        double const xa = double(a.scales[t]) * (double(a.row(t)[k]) - double(a.offsets[t]));
+        s += xa * double(w.value(o, k));
+      }
+      y[t * w.n_out() + o] = s;
+    }
+  }
+  return y;
+}
+
+#if DFROT_X86
+__attribute__((target("f16c"))) std::uint16_t hardware_f16(float f) {
+  return static_cast<std::uint16_t>(_cvtss_sh(f, 0));
+}
+#endif
+
+bool same_bits(std::vector<float> const& a, std::vector<float> const& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+}  // namespace
+
+TEST_SUITE("gemm") {
+  TEST_CASE("f16: widening is exact and narrowing rounds to nearest even") {
+    for (std::uint32_t h = 0; h < 0x10000u; ++h) {
+      float const f = f16_bits_to_float(static_cast<std::uint16_t>(h));
+      if (std::isnan(f)) continue;
+      REQUIRE(float_to_f16_bits(f) == h);  // every F16 value round-trips
+    }
+    CHECK(float_to_f16_bits(1.0f + 0x1p-11f) == 0x3C00u);  // tie → even (1.0)
+    CHECK(float_to_f16_bits(1.0f + 3 * 0x1p-11f) == 0x3C02u);  // tie → even (upwards)
+    CHECK(float_to_f16_bits(65520.0f) == 0x7C00u);
+    CHECK(float_to_f16_bits(0x1p-25f) == 0x0000u);  // tie between 0 and the smallest subnormal
+    CHECK(float_to_f16_bits(0x1.8p-25f) == 0x0001u);
+#if DFROT_X86
+    if (detected_isa() >= Isa::kAvx2) {
+      std::vector<float> const x = gaussian(20000, test::seed(), 300.0);
+      for (float v : x) {
+        for (float s : {v, v * 1e-6f, v * 1e-3f}) {
+          REQUIRE(float_to_f16_bits(s) == hardware_f16(s));
+        }
+      }
+    }
+#endif
+  }
+
+  TEST_CASE("PackedInt4Weights: the panel layout holds the codes, row sums and scales") {
+    for (auto [n_out, n_in] : {std::pair<std::size_t, std::size_t>{1, 8}, {17, 12}, {33, 172}, {64, 64}}) {
+      quant::QuantizedTensor const q = quantized_weights(n_out, n_in, test::seed() + n_out);
+      PackedInt4Weights const w = PackedInt4Weights::from_quantized(q, "w");
+      CHECK(w.code_bytes() == w.n_out_pad() * w.k_pad() / 2);
+      for (std::size_t o = 0; o < w.n_out_pad(); ++o) {
+        int sum = 0;
+        for (std::size_t k = 0; k < w.k_pad(); ++k) {
+          int const expect = (o < n_out && k < n_in) ? q.code(o, k) : 0;
+          REQUIRE(w.code(o, k) == expect);
+          sum += expect;
+        }
+        CHECK(w.row_sums()[o] == sum);
+        CHECK(w.scales()[o] == (o < n_out ? q.scales[o] : 0.0f));
+      }
+      CHECK_NOTHROW(w.check_row_sums("w"));
+    }
+  }
+
+  TEST_CASE("PackedInt4Weights: rejects unsupported quantizers and corrupt views") {
+    std::vector<float> const x = gaussian(16 * 32, test::seed());
+    quant::QuantConfig asym;
+    asym.symmetry = quant::Symmetry::kAsym;
+    auto const qa = quant::quantize_weights(MatrixView<float const>(x.data(), 16, 32), asym);
+    CHECK_THROWS_AS(PackedInt4Weights::from_quantized(qa, "w"), UsageError);
+    quant::QuantConfig grouped;
+    grouped.granularity = quant::Granularity::kPerGroup;
+    grouped.group_size = 16;
+    auto const qg = quant::quantize_weights(MatrixView<float const>(x.data(), 16, 32), grouped);
+    CHECK_THROWS_AS(PackedInt4Weights::from_quantized(qg, "w"), UsageError);
+
+    PackedInt4Weights const w = PackedInt4Weights::from_quantized(quantized_weights(16, 32, 1), "w");
+    std::vector<std::uint8_t> codes(w.codes(), w.codes() + w.code_bytes());
+    std::vector<float> scales(w.scales(), w.scales() + 16);
+    std::vector<std::int32_t> sums(w.row_sums(), w.row_sums() + 16);
+    CHECK_THROWS_AS(PackedInt4Weights::view(16, 32, {codes.data(), codes.size() - 1}, scales, sums, nullptr, "w"),
+                    FormatError);
+    CHECK_THROWS_AS(PackedInt4Weights::view(16, 32, codes, {scales.data(), 15}, sums, nullptr, "w"),
+                    FormatError);
+    codes[5] ^= 0x10;  // one nibble changed: the stored row sum no longer matches
+    PackedInt4Weights const bad = PackedInt4Weights::view(16, 32, codes, scales, sums, nullptr, "w");
+    CHECK_THROWS_AS(bad.check_row_sums("w"), FormatError);
+  }
+
+  TEST_CASE("quantize_activations_for_gemm: codes and scales equal the fake quantizer's") {
+    std::size_t const m = 5, n = 44;
+    std::vector<float> const x = gaussian(m * n, test::seed(), 1.5, 0.4);
+    MatrixView<float const> xv(x.data(), m, n);
+    for (int bits : {4, 8}) {
+      for (auto s : {quant::Symmetry::kSym, quant::Symmetry::kAsym}) {
+        quant::QuantConfig const cfg = act_config(bits, s, 0.9f);
+        QuantizedActivations a;
+        quantize_activations_for_gemm(xv, cfg, a);
+        std::vector<float> fake(m * n);
+        quant::fake_quantize_activations(xv, MatrixView<float>(fake.data(), m, n), cfg);
+        CHECK(a.k_pad == 48);
+        for (std::size_t t = 0; t < m; ++t) {
+          int sum = 0;
+          for (std::size_t k = 0; k < a.k_pad; ++k) sum += a.row(t)[k];
+          CHECK(sum == a.code_sums[t]);
+          for (std::size_t k = n; k < a.k_pad; ++k) CHECK(a.row(t)[k] == 0);
+          for (std::size_t k = 0; k < n; ++k) {
+            float const v = a.scales[t] * static_cast<float>(a.row(t)[k] - a.offsets[t]);
+            REQUIRE(v == fake[t * n + k]);
+          }
+        }
+      }
+    }
+    quant::QuantConfig grouped = act_config(4, quant::Symmetry::kSym);
+    grouped.granularity = quant::Granularity::kPerGroup;
+    grouped.group_size = 4;
+    QuantizedActivations a;
+    CHECK_THROWS_AS(quantize_activations_for_gemm(xv, grouped, a), UsageError);
+  }
+
+  TEST_CASE("gemm_w4a4: every ISA level equals the scalar level bit for bit and float64 within rounding") {
+    struct Shape {
+      std::size_t m, n_out, n_in;
+    };
+    for (Shape const sh : {Shape{1, 1, 8}, Shape{1, 192, 576}, Shape{3, 17, 12}, Shape{7, 33, 172},
+                           Shape{13, 48, 64}, Shape{100, 40, 96}}) {
+      PackedInt4Weights const w =
+          PackedInt4Weights::from_quantized(quantized_weights(sh.n_out, sh.n_in, test::seed() + sh.n_in), "w");
+      std::vector<float> const x = gaussian(sh.m * sh.n_in, test::seed() + sh.m, 2.0, 0.3);
+      for (int bits : {4, 8}) {
+        for (auto s : {quant::Symmetry::kSym, quant::Symmetry::kAsym}) {
+          CAPTURE(sh.m);
+          CAPTURE(sh.n_out);
+          CAPTURE(sh.n_in);
+          CAPTURE(bits);
+          QuantizedActivations a;
+          quantize_activations_for_gemm(MatrixView<float const>(x.data(), sh.m, sh.n_in),
+                                        act_config(bits, s), a);
+          std::vector<double> const ref = reference_w4a4(a, w);
+          std::vector<float> scalar;
+          test::for_each_isa([&](Isa isa) {
+            CAPTURE(to_string(isa));
+            std::vector<float> y(sh.m * sh.n_out, -1.0f);
+            for (int threads : {1, 2}) {
+              gemm_w4a4(a, w, MatrixView<float>(y.data(), sh.m, sh.n_out), threads);
+              if (isa == Isa::kScalar && threads == 1) scalar = y;
+              REQUIRE(same_bits(y, scalar));
+            }
+            for (std::size_t i = 0; i < y.size(); ++i) {
+              REQUIRE(std::abs(double(y[i]) - ref[i]) <= 1e-5 * (1.0 + std::abs(ref[i])));
+            }
+          });
+        }
+      }
+    }
+  }
+
+  TEST_CASE("gemm_w4a4: writes into a strided output and checks shapes") {
+    PackedInt4Weights const w = PackedInt4Weights::from_quantized(quantized_weights(20, 16, 3), "w");
+    std::vector<float> const x = gaussian(2 * 16, 4);
+    QuantizedActivations a;
+    quantize_activations_for_gemm(MatrixView<float const>(x.data(), 2, 16), act_config(4, quant::Symmetry::kSym), a);
+    std::vector<float> y(2 * 24, 7.0f);
+    gemm_w4a4(a, w, MatrixView<float>(y.data(), 2, 20, 24));
+    for (std::size_t c = 20; c < 24; ++c) CHECK(y[c] == 7.0f);  // padding columns untouched
+    CHECK_THROWS_AS(gemm_w4a4(a, w, MatrixView<float>(y.data(), 2, 19)), ShapeError);
+    QuantizedActivations wrong;
+    quantize_activations_for_gemm(MatrixView<float const>(x.data(), 4, 8), act_config(4, quant::Symmetry::kSym), wrong);
+    CHECK_THROWS_AS(gemm_w4a4(wrong, w, MatrixView<float>(y.data(), 4, 20)), ShapeError);
+  }
+
+  TEST_CASE("gemm_w4a16: every ISA level matches the float64 product of the dequantized weights") {
+    for (auto [m, n_out, n_in] : {std::tuple<std::size_t, std::size_t, std::size_t>{1, 192, 576}, {5, 17, 12},
+                                  {9, 33, 172}}) {
+      PackedInt4Weights const w =
+          PackedInt4Weights::from_quantized(quantized_weights(n_out, n_in, test::seed() + 7), "w");
+      std::vector<float> const x = gaussian(m * n_in, test::seed() + 8);
+      test::for_each_isa([&](Isa isa) {
+        CAPTURE(to_string(isa));
+        std::vector<float> y(m * n_out);
+        gemm_w4a16(MatrixView<float const>(x.data(), m, n_in), w, MatrixView<float>(y.data(), m, n_out), 2);
+        for (std::size_t t = 0; t < m; ++t) {
+          for (std::size_t o = 0; o < n_out; ++o) {
+            double r = 0, mag = 0;
+            for (std::size_t k = 0; k < n_in; ++k) {
+              r += double(x[t * n_in + k]) * double(w.value(o, k));
+              mag += std::abs(double(x[t * n_in + k]) * double(w.value(o, k)));
+            }
+            REQUIRE(std::abs(double(y[t * n_out + o]) - r) <= 1e-5 * (mag + 1e-3));
+          }
+        }
+      });
+    }
+  }
+
+  TEST_CASE("gemm_f16: direct (decode) and blocked (prefill) paths match float64") {
+    std::size_t const n_out = 300, n_in = 68;
+    std::vector<float> const wf = gaussian(n_out * n_in, test::seed() + 9, 0.1);
+    F16Matrix const w = F16Matrix::from_float(MatrixView<float const>(wf.data(), n_out, n_in), "lm_head");
+    for (std::size_t m : {1u, 3u, 8u, 9u, 40u}) {
+      std::vector<float> const x = gaussian(m * n_in, test::seed() + m);
+      test::for_each_isa([&](Isa isa) {
+        CAPTURE(to_string(isa));
+        CAPTURE(m);
+        std::vector<float> y(m * n_out);
+        gemm_f16(MatrixView<float const>(x.data(), m, n_in), w, MatrixView<float>(y.data(), m, n_out), 2);
+        for (std::size_t t = 0; t < m; ++t) {
+          for (std::size_t o = 0; o < n_out; ++o) {
+            double r = 0, mag = 0;
+            for (std::size_t k = 0; k < n_in; ++k) {
+              double const p = double(x[t * n_in + k]) * double(f16_bits_to_float(w.row(o)[k]));
+              r += p;
+              mag += std::abs(p);
+            }
+            REQUIRE(std::abs(double(y[t * n_out + o]) - r) <= 1e-5 * (mag + 1e-3));
+          }
+        }
+      });
+    }
+    std::vector<float> const big = {1e6f};
+    CHECK_THROWS_AS(F16Matrix::from_float(MatrixView<float const>(big.data(), 1, 1), "x"), NumericError);
+  }
+}
