@@ -67,7 +67,9 @@ inline PerplexityResult perplexity(model::LlamaModel const& model, std::span<int
     for (std::size_t r0 = 0; r0 + 1 < opt.ctx; r0 += opt.logits_rows) {
       std::size_t const rows = std::min(opt.logits_rows, opt.ctx - 1 - r0);
       model::RowMatrixF const logits = model.logits(
-          hidden.middleRows(static_cast<Eigen::Index>(r0), static_cast<Eigen::Index>(rows)));
+          MatrixView<float const>(hidden.data() + r0 * static_cast<std::size_t>(hidden.cols()), rows,
+                                  static_cast<std::size_t>(hidden.cols())),
+          opt.n_threads);
       for (std::size_t i = 0; i < rows; ++i) {
         auto const row = logits.row(static_cast<Eigen::Index>(i));
         double const mx = row.maxCoeff();

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// ForwardHooks and LinearBackend: the seams where later stages insert online transforms,
-// quantizers and other GEMM backends without copying the forward pass.
+// ForwardHooks: the seam where later stages insert online transforms, observers and fake
+// quantizers without copying the forward pass (linear_layers.hpp is the one for GEMM engines).
 #pragma once
 
 #include <Eigen/Core>
@@ -39,16 +39,5 @@ class ForwardHooks {
 };
 
 using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
-/// Y = X·Wᵀ for a weight W [out, in]. The default runs Eigen's SGEMM.
-class LinearBackend {
- public:
-  virtual ~LinearBackend() = default;
-  /// \param x [tokens, in]  \param w [out, in]  \param y [tokens, out] (overwritten)
-  virtual void matmul(Eigen::Ref<RowMatrixF const> const& x, RowMatrixF const& w,
-                      Eigen::Ref<RowMatrixF> y) const {
-    y.noalias() = x * w.transpose();
-  }
-};
 
 }  // namespace dfrot::model

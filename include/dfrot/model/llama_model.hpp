@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <limits>
 #include <memory>
 #include <span>
@@ -16,6 +17,7 @@
 #include "dfrot/core/parallel.hpp"
 #include "dfrot/model/forward_hooks.hpp"
 #include "dfrot/model/kv_cache.hpp"
+#include "dfrot/model/linear_layers.hpp"
 #include "dfrot/model/llama_weights.hpp"
 #include "dfrot/model/rope.hpp"
 
@@ -44,19 +46,24 @@ class LlamaModel {
       : weights_(std::move(weights)),
         rope_(weights_.config,
               max_positions ? max_positions : std::max<std::size_t>(weights_.config.max_seq_len, 1),
-              weights_.rope_freq_factors),
-        backend_(std::make_shared<LinearBackend>()) {}
+              weights_.rope_freq_factors) {}
 
   ModelConfig const& config() const { return weights_.config; }
   LlamaWeights& weights() { return weights_; }
   LlamaWeights const& weights() const { return weights_; }
   std::size_t max_positions() const { return rope_.positions(); }
 
-  /// Replaces the GEMM backend (default: Eigen FP32).
-  void set_backend(std::shared_ptr<LinearBackend const> backend) { backend_ = std::move(backend); }
+  /// Replaces the linear layers and the embedding lookup (default, null: Eigen FP32 on weights()).
+  /// With an engine set, weights() only needs its norms: the linear matrices may be empty.
+  void set_linears(std::shared_ptr<LinearLayers const> linears) { linears_ = std::move(linears); }
+  LinearLayers const* linears() const { return linears_.get(); }
 
-  /// A cache sized for this model and `max_positions()`.
-  KvCache make_cache() const { return KvCache(weights_.config, max_positions()); }
+  /// How caches made by make_cache() store K and V (default: FP32).
+  void set_kv_format(KvCacheFormat format) { kv_format_ = std::move(format); }
+  KvCacheFormat const& kv_format() const { return kv_format_; }
+
+  /// A cache sized for this model and `max_positions()`, in kv_format().
+  KvCache make_cache() const { return KvCache(weights_.config, max_positions(), kv_format_); }
 
   /// Embedding rows of `tokens`, [n, d]. \throws ShapeError for an id outside the vocabulary
   /// (`first` only labels positions in the message).
@@ -68,7 +75,11 @@ class LlamaModel {
       DFROT_THROW_IF(id < 0 || static_cast<std::size_t>(id) >= c.vocab, ShapeError,
                      "forward: token id ", id, " at position ", first + t,
                      " is outside the vocabulary of ", c.vocab);
-      x.row(static_cast<Eigen::Index>(t)) = weights_.tok_embeddings.row(id);
+      if (linears_) {
+        linears_->embed(id, {x.row(static_cast<Eigen::Index>(t)).data(), c.hidden});
+      } else {
+        x.row(static_cast<Eigen::Index>(t)) = weights_.tok_embeddings.row(id);
+      }
     }
     return x;
   }
@@ -105,30 +116,27 @@ class LlamaModel {
     rms_norm(x, w.attention_norm, eps, hn);
     h.linear_input(l, LinearInput::kAttention, view(hn));
     if (h.stop_requested()) return false;
-    backend_->matmul(hn, w.wq, q);
-    backend_->matmul(hn, w.wk, k);
-    backend_->matmul(hn, w.wv, v);
+    linear(l, LinearInput::kAttention, view_const(hn), {view(q), view(k), view(v)}, threads);
     rope_.apply(view(q), first);
     rope_.apply(view(k), first);
     h.query(l, view(q));
     h.key(l, view(k));
     h.value(l, view(v));
-    cache.store(l, view_const(k), view_const(v));
+    cache.store(l, view_const(k), view_const(v), threads);
     attention(q, cache, l, first, threads, attn);
     h.linear_input(l, LinearInput::kAttnOut, view(attn));
     if (h.stop_requested()) return false;
-    backend_->matmul(attn, w.wo, out);
+    linear(l, LinearInput::kAttnOut, view_const(attn), {view(out)}, threads);
     x += out;
     rms_norm(x, w.ffn_norm, eps, hn);
     h.linear_input(l, LinearInput::kMlp, view(hn));
     if (h.stop_requested()) return false;
-    backend_->matmul(hn, w.w_gate, gate);
-    backend_->matmul(hn, w.w_up, up);
+    linear(l, LinearInput::kMlp, view_const(hn), {view(gate), view(up)}, threads);
     // SwiGLU: SiLU(gate)·up, computed in place in `gate`.
     gate = (gate.array() / (1.0f + (-gate.array()).exp())) * up.array();
     h.linear_input(l, LinearInput::kDown, view(gate));
     if (h.stop_requested()) return false;
-    backend_->matmul(gate, w.w_down, out);
+    linear(l, LinearInput::kDown, view_const(gate), {view(out)}, threads);
     x += out;
     return true;
   }
@@ -158,19 +166,54 @@ class LlamaModel {
   }
 
   /// Logits [n, vocab] = hidden · outputᵀ for hidden states from forward_hidden.
-  RowMatrixF logits(Eigen::Ref<RowMatrixF const> const& hidden) const {
-    RowMatrixF out(hidden.rows(), weights_.lm_head().rows());
-    backend_->matmul(hidden, weights_.lm_head(), out);
+  RowMatrixF logits(MatrixView<float const> hidden, int n_threads = 0) const {
+    RowMatrixF out(static_cast<Eigen::Index>(hidden.rows()),
+                   static_cast<Eigen::Index>(weights_.config.vocab));
+    linear(weights_.config.n_layers, LinearInput::kLmHead, hidden, {view(out)},
+           resolve_threads(n_threads));
     return out;
+  }
+  RowMatrixF logits(RowMatrixF const& hidden, int n_threads = 0) const {
+    return logits(view_const(hidden), n_threads);
   }
 
   /// forward_hidden followed by logits.
   RowMatrixF forward(std::span<int const> tokens, KvCache& cache, ForwardHooks* hooks = nullptr,
                      ForwardOptions const& opt = {}) const {
-    return logits(forward_hidden(tokens, cache, hooks, opt));
+    return logits(forward_hidden(tokens, cache, hooks, opt), opt.n_threads);
   }
 
  private:
+  // The linears of `site`: through the engine when one is set, else Eigen SGEMMs on weights().
+  void linear(std::size_t l, LinearInput site, MatrixView<float const> x,
+              std::initializer_list<MatrixView<float>> outs, int threads) const {
+    std::span<MatrixView<float> const> const o(outs.begin(), outs.size());
+    if (linears_) {
+      linears_->apply(l, site, x, o, threads);
+      return;
+    }
+    Eigen::Map<RowMatrixF const, 0, Eigen::OuterStride<>> const xm(
+        x.data(), static_cast<Eigen::Index>(x.rows()), static_cast<Eigen::Index>(x.cols()),
+        Eigen::OuterStride<>(static_cast<Eigen::Index>(x.row_stride())));
+    auto dense = [&](RowMatrix const& w, MatrixView<float> y) {
+      Eigen::Map<RowMatrixF> ym(y.data(), static_cast<Eigen::Index>(y.rows()),
+                                static_cast<Eigen::Index>(y.cols()));
+      ym.noalias() = xm * w.transpose();
+    };
+    if (site == LinearInput::kLmHead) {
+      dense(weights_.lm_head(), o[0]);
+      return;
+    }
+    LayerWeights const& w = weights_.layers[l];
+    switch (site) {
+      case LinearInput::kAttention: dense(w.wq, o[0]); dense(w.wk, o[1]); dense(w.wv, o[2]); break;
+      case LinearInput::kAttnOut: dense(w.wo, o[0]); break;
+      case LinearInput::kMlp: dense(w.w_gate, o[0]); dense(w.w_up, o[1]); break;
+      case LinearInput::kDown: dense(w.w_down, o[0]); break;
+      case LinearInput::kLmHead: break;
+    }
+  }
+
   static MatrixView<float> view(RowMatrixF& m) {
     return {m.data(), static_cast<std::size_t>(m.rows()), static_cast<std::size_t>(m.cols())};
   }
@@ -194,17 +237,44 @@ class LlamaModel {
     // Rows go in blocks so that each block only scores the keys it can see (causal: about half
     // of the full n×total product for a prefill).
     constexpr Eigen::Index kRowBlock = 128;
+    KvStore const& k_store = cache.keys_of(layer);
+    KvStore const& v_store = cache.values_of(layer);
     parallel_for(c.n_heads, threads, 1, [&](std::size_t begin, std::size_t end) {
       RowMatrixF scores(std::min(n, kRowBlock), total);
+      // A packed int4 store is read through this thread's dequantized copy of the current KV
+      // head, extended as the causal window grows: each key is dequantized once per thread and
+      // KV head, to the fake quantizer's exact float values.
+      std::vector<float> k_buf(k_store.quantized() ? static_cast<std::size_t>(total * d_h) : 0);
+      std::vector<float> v_buf(v_store.quantized() ? static_cast<std::size_t>(total * d_h) : 0);
+      std::size_t buf_head = c.n_kv_heads, k_done = 0, v_done = 0;
+      auto rows_of = [&](KvStore const& store, float const* fp32, std::vector<float>& buf,
+                         std::size_t& done, Eigen::Index col, Eigen::Index keys) {
+        if (!store.quantized()) return ConstMap(fp32 + col, keys, d_h, Stride(kv_width));
+        auto const want = static_cast<std::size_t>(keys);
+        if (want > done) {
+          store.dequantize(done, want - done, static_cast<std::size_t>(col),
+                           static_cast<std::size_t>(d_h),
+                           buf.data() + done * static_cast<std::size_t>(d_h),
+                           static_cast<std::size_t>(d_h));
+          done = want;
+        }
+        return ConstMap(buf.data(), keys, d_h, Stride(d_h));
+      };
       for (std::size_t head = begin; head < end; ++head) {
         Eigen::Index const kv_col = static_cast<Eigen::Index>(head / group) * d_h;
         Eigen::Index const q_col = static_cast<Eigen::Index>(head) * d_h;
+        if (head / group != buf_head) {
+          buf_head = head / group;
+          k_done = v_done = 0;
+        }
         for (Eigen::Index r0 = 0; r0 < n; r0 += kRowBlock) {
           Eigen::Index const rows = std::min(kRowBlock, n - r0);
           Eigen::Index const keys = static_cast<Eigen::Index>(first) + r0 + rows;  // visible to the last row
           ConstMap qh(q.data() + r0 * q.cols() + q_col, rows, d_h, Stride(q.cols()));
-          ConstMap kh(cache.keys(layer) + kv_col, keys, d_h, Stride(kv_width));
-          ConstMap vh(cache.values(layer) + kv_col, keys, d_h, Stride(kv_width));
+          ConstMap const kh =
+              rows_of(k_store, cache.keys(layer), k_buf, k_done, kv_col, keys);
+          ConstMap const vh =
+              rows_of(v_store, cache.values(layer), v_buf, v_done, kv_col, keys);
           auto s = scores.topLeftCorner(rows, keys);
           s.noalias() = (qh * kh.transpose()) * scale;
           for (Eigen::Index t = 0; t < rows; ++t) {
@@ -228,7 +298,8 @@ class LlamaModel {
 
   LlamaWeights weights_;
   RopeTable rope_;
-  std::shared_ptr<LinearBackend const> backend_;
+  std::shared_ptr<LinearLayers const> linears_;
+  KvCacheFormat kv_format_;
 };
 
 }  // namespace dfrot::model

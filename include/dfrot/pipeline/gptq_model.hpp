@@ -12,6 +12,7 @@
 #include "dfrot/eval/calibration.hpp"
 #include "dfrot/model/llama_model.hpp"
 #include "dfrot/pipeline/online_transforms.hpp"
+#include "dfrot/pipeline/quantized_linears.hpp"
 #include "dfrot/quant/gptq.hpp"
 
 namespace dfrot::pipeline {
@@ -42,6 +43,8 @@ struct SequentialGptqOptions {
   /// float32 Hessian products summed in float64 (see HessianAccumulator::Products).
   quant::HessianAccumulator::Products products = quant::HessianAccumulator::Products::kFloat32Chunks;
   std::function<void(GptqModelProgress const&)> progress;
+  /// When set, receives every linear's codes and scales (sized to the model by the solver).
+  QuantizedLinears* codes = nullptr;
 };
 
 /// One quantized linear.
@@ -117,6 +120,7 @@ inline SequentialGptqReport gptq_quantize_model(model::LlamaModel& m,
   DFROT_THROW_IF(max_len > m.max_positions(), ShapeError, "gptq: calibration windows of ", max_len,
                  " tokens exceed the model's ", m.max_positions(), " positions");
 
+  if (opt.codes != nullptr) opt.codes->layers.resize(c.n_layers);
   SequentialGptqReport report;
   report.n_windows = calib.windows.size();
   report.n_tokens = calib.n_tokens();
@@ -133,6 +137,7 @@ inline SequentialGptqReport gptq_quantize_model(model::LlamaModel& m,
   struct Linear {
     char const* name;
     model::RowMatrix model::LayerWeights::*weight;
+    LinearId id;
   };
   struct Group {
     GptqGroup group;
@@ -143,12 +148,13 @@ inline SequentialGptqReport gptq_quantize_model(model::LlamaModel& m,
   using LW = model::LayerWeights;
   std::vector<Group> const groups = {
       {GptqGroup::kQkv, model::LinearInput::kAttention, c.hidden,
-       {{"self_attn.k_proj", &LW::wk}, {"self_attn.v_proj", &LW::wv}, {"self_attn.q_proj", &LW::wq}}},
+       {{"self_attn.k_proj", &LW::wk, LinearId::kK}, {"self_attn.v_proj", &LW::wv, LinearId::kV},
+        {"self_attn.q_proj", &LW::wq, LinearId::kQ}}},
       {GptqGroup::kOut, model::LinearInput::kAttnOut, c.n_heads * c.head_dim,
-       {{"self_attn.o_proj", &LW::wo}}},
+       {{"self_attn.o_proj", &LW::wo, LinearId::kO}}},
       {GptqGroup::kGateUp, model::LinearInput::kMlp, c.hidden,
-       {{"mlp.up_proj", &LW::w_up}, {"mlp.gate_proj", &LW::w_gate}}},
-      {GptqGroup::kDown, model::LinearInput::kDown, c.intermediate, {{"mlp.down_proj", &LW::w_down}}},
+       {{"mlp.up_proj", &LW::w_up, LinearId::kUp}, {"mlp.gate_proj", &LW::w_gate, LinearId::kGate}}},
+      {GptqGroup::kDown, model::LinearInput::kDown, c.intermediate, {{"mlp.down_proj", &LW::w_down, LinearId::kDown}}},
   };
 
   for (std::size_t l = 0; l < c.n_layers; ++l) {
@@ -174,6 +180,7 @@ inline SequentialGptqReport gptq_quantize_model(model::LlamaModel& m,
                                          static_cast<std::size_t>(w.cols()));
         quant::GptqResult r = quant::gptq_quantize(wv, h, gcfg, name);
         std::copy(r.weights.begin(), r.weights.end(), w.data());
+        if (opt.codes != nullptr) opt.codes->at(l, lin.id) = std::move(r.quantized);
         report.linears.push_back({name, r.info.loss, r.info.n_dead_columns,
                                   r.info.status == quant::SolveStatus::kDampingIncreased});
       }

@@ -130,17 +130,26 @@ inline OnlineTransformOptions transform_weights(model::LlamaWeights& w, QuantSch
   return online;
 }
 
-/// Weight RTN of every decoder linear (lm_head and embeddings stay FP).
-inline void quantize_weights_rtn(model::LlamaWeights& w, QuantScheme const& s, int n_threads) {
+/// Weight RTN of every decoder linear (lm_head and embeddings stay FP). With `codes`, also keeps
+/// each linear's codes and scales (the fake weights are then their exact dequantization).
+inline void quantize_weights_rtn(model::LlamaWeights& w, QuantScheme const& s, int n_threads,
+                                 QuantizedLinears* codes = nullptr) {
   if (s.w_bits >= 16) return;
   quant::QuantConfig cfg = s.weight;
   cfg.bits = s.w_bits;
-  auto rtn = [&](model::RowMatrix& m) {
-    MatrixView<float> v(m.data(), static_cast<std::size_t>(m.rows()), static_cast<std::size_t>(m.cols()));
-    quant::fake_quantize_weights(v, v, cfg, s.w_clip, n_threads);
-  };
-  for (auto& l : w.layers) {
-    for (model::RowMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) rtn(*m);
+  if (codes != nullptr) codes->layers.resize(w.layers.size());
+  for (std::size_t l = 0; l < w.layers.size(); ++l) {
+    for (std::size_t i = 0; i < kLinearIds; ++i) {
+      model::RowMatrix& m = weight_of(w.layers[l], static_cast<LinearId>(i));
+      MatrixView<float> v(m.data(), static_cast<std::size_t>(m.rows()), static_cast<std::size_t>(m.cols()));
+      if (codes == nullptr) {
+        quant::fake_quantize_weights(v, v, cfg, s.w_clip, n_threads);
+        continue;
+      }
+      quant::QuantizedTensor q = quant::quantize_weights(v, cfg, s.w_clip, n_threads);
+      quant::dequantize(q, v);
+      codes->layers[l][i] = std::move(q);
+    }
   }
 }
 
@@ -156,15 +165,17 @@ inline quant::GptqConfig gptq_config(QuantScheme const& s) {
 
 /// Quantizes the decoder weights of a transformed model by the scheme's method: RTN, or GPTQ in
 /// true-sequential order on `calib` (required then) with the online transforms `online` active.
-/// Returns the GPTQ report (empty for RTN or w_bits = 16).
+/// Returns the GPTQ report (empty for RTN or w_bits = 16). `codes`, when set, receives every
+/// linear's codes and scales (for the int4 engine and the model file).
 /// \throws UsageError when GPTQ is asked for without calibration windows.
 inline SequentialGptqReport quantize_weights(model::LlamaModel& m, QuantScheme const& s,
                                              OnlineTransformOptions const& online,
                                              eval::CalibrationSet const* calib, int n_threads,
-                                             std::function<void(GptqModelProgress const&)> progress = {}) {
+                                             std::function<void(GptqModelProgress const&)> progress = {},
+                                             QuantizedLinears* codes = nullptr) {
   if (s.w_bits >= 16) return {};
   if (s.weight_method == WeightMethod::kRtn) {
-    quantize_weights_rtn(m.weights(), s, n_threads);
+    quantize_weights_rtn(m.weights(), s, n_threads, codes);
     return {};
   }
   DFROT_THROW_IF(calib == nullptr || calib->windows.empty(), UsageError,
@@ -173,6 +184,7 @@ inline SequentialGptqReport quantize_weights(model::LlamaModel& m, QuantScheme c
   o.gptq = gptq_config(s);
   o.n_threads = n_threads;
   o.progress = std::move(progress);
+  o.codes = codes;
   return gptq_quantize_model(m, online, *calib, o);
 }
 

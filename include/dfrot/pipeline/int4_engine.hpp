@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: Apache-2.0
+// Int4Linears: the real W4A4 / W4A8 / W4A16 engine behind model::LinearLayers — packed int4
+// decoder weights, per-token activation codes quantized once per site, integer GEMMs, and F16 (or
+// FP32) embeddings and lm_head — plus the KV-cache format and hooks that go with it.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "dfrot/gemm/gemm.hpp"
+#include "dfrot/model/kv_cache.hpp"
+#include "dfrot/model/linear_layers.hpp"
+#include "dfrot/model/llama_weights.hpp"
+#include "dfrot/pipeline/quant_scheme.hpp"
+#include "dfrot/pipeline/quantized_linears.hpp"
+#include "dfrot/pipeline/skew_plan.hpp"
+
+namespace dfrot::pipeline {
+
+/// Storage of the embeddings and the lm_head in the engine (`--lm-head`): F16 halves their bytes
+/// (they are half of a W4 model's decode traffic, INT4_ENGINE_NOTES.md) at a relative rounding
+/// error of 2⁻¹¹ per weight; FP32 keeps the fake path's values exactly.
+enum class DenseType { kF16, kF32 };
+
+constexpr std::string_view to_string(DenseType t) { return t == DenseType::kF16 ? "f16" : "f32"; }
+
+/// An embedding / lm_head matrix [vocab × d] in F16 or FP32.
+class DenseMatrix {
+ public:
+  DenseMatrix() = default;
+  static DenseMatrix make(model::RowMatrix const& m, DenseType type, std::string_view name) {
+    DenseMatrix d;
+    if (type == DenseType::kF16) {
+      d.f16_ = gemm::F16Matrix::from_float(
+          MatrixView<float const>(m.data(), static_cast<std::size_t>(m.rows()),
+                                  static_cast<std::size_t>(m.cols())),
+          name);
+    } else {
+      d.f32_ = m;
+    }
+    return d;
+  }
+  static DenseMatrix from_f16(gemm::F16Matrix m) {
+    DenseMatrix d;
+    d.f16_ = std::move(m);
+    return d;
+  }
+  static DenseMatrix from_f32(model::RowMatrix m) {
+    DenseMatrix d;
+    d.f32_ = std::move(m);
+    return d;
+  }
+
+  DenseType type() const { return f16_.empty() ? DenseType::kF32 : DenseType::kF16; }
+  std::size_t rows() const { return f16_.empty() ? static_cast<std::size_t>(f32_.rows()) : f16_.rows(); }
+  std::size_t cols() const { return f16_.empty() ? static_cast<std::size_t>(f32_.cols()) : f16_.cols(); }
+  std::size_t bytes() const { return f16_.empty() ? static_cast<std::size_t>(f32_.size()) * 4 : f16_.bytes(); }
+  gemm::F16Matrix const& f16() const { return f16_; }
+  model::RowMatrix const& f32() const { return f32_; }
+
+  void row(std::size_t r, std::span<float> out) const {
+    if (!f16_.empty()) {
+      f16_.row_to_float(r, out.data());
+    } else {
+      std::copy(f32_.row(static_cast<Eigen::Index>(r)).data(),
+                f32_.row(static_cast<Eigen::Index>(r)).data() + f32_.cols(), out.data());
+    }
+  }
+  /// y = x · Mᵀ.
+  void multiply(MatrixView<float const> x, MatrixView<float> y, int n_threads) const {
+    if (!f16_.empty()) {
+      gemm::gemm_f16(x, f16_, y, n_threads);
+      return;
+    }
+    using Stride = Eigen::OuterStride<>;
+    Eigen::Map<model::RowMatrix const, 0, Stride> const xm(
+        x.data(), static_cast<Eigen::Index>(x.rows()), static_cast<Eigen::Index>(x.cols()),
+        Stride(static_cast<Eigen::Index>(x.row_stride())));
+    Eigen::Map<model::RowMatrix, 0, Stride> ym(y.data(), static_cast<Eigen::Index>(y.rows()),
+                                               static_cast<Eigen::Index>(y.cols()),
+                                               Stride(static_cast<Eigen::Index>(y.row_stride())));
+    ym.noalias() = xm * f32_.transpose();
+  }
+
+ private:
+  gemm::F16Matrix f16_;
+  model::RowMatrix f32_;
+};
+
+/// The decoder linears of one layer in the panel layout.
+using PackedLayer = std::array<gemm::PackedInt4Weights, kLinearIds>;
+
+/// The activation quantizer of each (layer, site) — bits 16 = weight-only (W4A16 kernel).
+using ActivationPlan = std::vector<std::array<quant::QuantConfig, 4>>;
+
+class Int4Linears final : public model::LinearLayers {
+ public:
+  Int4Linears(model::ModelConfig const& c, std::vector<PackedLayer> layers, DenseMatrix embeddings,
+              DenseMatrix lm_head, ActivationPlan act)
+      : config_(c), layers_(std::move(layers)), embeddings_(std::move(embeddings)),
+        lm_head_(std::move(lm_head)), act_(std::move(act)) {
+    DFROT_THROW_IF(layers_.size() != c.n_layers || act_.size() != c.n_layers, ShapeError,
+                   "int4 engine: ", layers_.size(), " packed layers and ", act_.size(),
+                   " activation plans for a ", c.n_layers, "-layer model");
+    DFROT_THROW_IF(embeddings_.rows() != c.vocab || embeddings_.cols() != c.hidden ||
+                       lm_head_.rows() != c.vocab || lm_head_.cols() != c.hidden,
+                   ShapeError, "int4 engine: embeddings ", embeddings_.rows(), "x",
+                   embeddings_.cols(), " / lm_head ", lm_head_.rows(), "x", lm_head_.cols(),
+                   ", expected ", c.vocab, "x", c.hidden);
+    std::size_t const q = c.n_heads * c.head_dim, kv = c.n_kv_heads * c.head_dim;
+    std::array<std::array<std::size_t, 2>, kLinearIds> const shapes = {{{q, c.hidden},
+                                                                         {kv, c.hidden},
+                                                                         {kv, c.hidden},
+                                                                         {c.hidden, q},
+                                                                         {c.intermediate, c.hidden},
+                                                                         {c.intermediate, c.hidden},
+                                                                         {c.hidden, c.intermediate}}};
+    for (std::size_t l = 0; l < c.n_layers; ++l) {
+      for (std::size_t i = 0; i < kLinearIds; ++i) {
+        gemm::PackedInt4Weights const& w = layers_[l][i];
+        DFROT_THROW_IF(w.n_out() != shapes[i][0] || w.n_in() != shapes[i][1], ShapeError,
+                       "int4 engine: blk.", l, ".", gguf_stem(static_cast<LinearId>(i)), " is ",
+                       w.n_out(), "x", w.n_in(), ", expected ", shapes[i][0], "x", shapes[i][1]);
+      }
+    }
+  }
+
+  void apply(std::size_t layer, model::LinearInput site, MatrixView<float const> x,
+             std::span<MatrixView<float> const> outs, int n_threads) const override {
+    if (site == model::LinearInput::kLmHead) {
+      lm_head_.multiply(x, outs[0], n_threads);
+      return;
+    }
+    auto const first = first_linear(site);
+    quant::QuantConfig const& cfg = act_[layer][static_cast<std::size_t>(site)];
+    if (cfg.bits >= 16) {
+      for (std::size_t i = 0; i < outs.size(); ++i)
+        gemm::gemm_w4a16(x, layers_[layer][first + i], outs[i], n_threads);
+      return;
+    }
+    gemm::quantize_activations_for_gemm(x, cfg, codes_, n_threads);
+    for (std::size_t i = 0; i < outs.size(); ++i)
+      gemm::gemm_w4a4(codes_, layers_[layer][first + i], outs[i], n_threads);
+  }
+
+  void embed(int id, std::span<float> out) const override {
+    embeddings_.row(static_cast<std::size_t>(id), out);
+  }
+
+  std::vector<PackedLayer> const& layers() const { return layers_; }
+  DenseMatrix const& embeddings() const { return embeddings_; }
+  DenseMatrix const& lm_head() const { return lm_head_; }
+  ActivationPlan const& activation_plan() const { return act_; }
+
+  /// Bytes of the decoder linears (codes + scales + row sums) and of embeddings + lm_head.
+  std::size_t linear_bytes() const {
+    std::size_t b = 0;
+    for (auto const& l : layers_)
+      for (auto const& w : l) b += w.code_bytes() + w.n_out_pad() * 8;
+    return b;
+  }
+  std::size_t dense_bytes() const { return embeddings_.bytes() + lm_head_.bytes(); }
+
+ private:
+  static std::size_t first_linear(model::LinearInput site) {
+    switch (site) {
+      case model::LinearInput::kAttention: return static_cast<std::size_t>(LinearId::kQ);
+      case model::LinearInput::kAttnOut: return static_cast<std::size_t>(LinearId::kO);
+      case model::LinearInput::kMlp: return static_cast<std::size_t>(LinearId::kGate);
+      case model::LinearInput::kDown: return static_cast<std::size_t>(LinearId::kDown);
+      case model::LinearInput::kLmHead: break;
+    }
+    return 0;
+  }
+
+  model::ModelConfig config_;
+  std::vector<PackedLayer> layers_;
+  DenseMatrix embeddings_;
+  DenseMatrix lm_head_;
+  ActivationPlan act_;
+  mutable gemm::QuantizedActivations codes_;  ///< one forward at a time (LinearLayers contract)
+};
+
+/// The activation quantizer of every (layer, site) for a scheme: `s.act` with bits a_bits
+/// (16 = weight-only), the skew plan's symmetry per site when given.
+/// \throws UsageError for per-group activations (the integer GEMM takes one scale per token).
+inline ActivationPlan activation_plan(model::ModelConfig const& c, QuantScheme const& s,
+                                      SkewPlan const* plan) {
+  quant::QuantConfig base = s.act;
+  base.bits = s.a_bits;
+  DFROT_THROW_IF(s.a_bits < 16 && base.granularity != quant::Granularity::kPerRow, UsageError,
+                 "int4 engine: activations quantized per ", quant::to_string(base.granularity),
+                 " are not supported by the integer kernels (one scale per token); use --fake");
+  ActivationPlan out(c.n_layers);
+  for (std::size_t l = 0; l < c.n_layers; ++l) {
+    for (std::size_t site = 0; site < 4; ++site) {
+      out[l][site] = base;
+      if (plan != nullptr && !plan->symmetry.empty()) out[l][site].symmetry = plan->symmetry[l][site];
+    }
+  }
+  return out;
+}
+
+/// The KV-cache format of a scheme (per-layer symmetries from the plan when given).
+inline model::KvCacheFormat kv_cache_format(model::ModelConfig const& c, QuantScheme const& s,
+                                            SkewPlan const* plan) {
+  model::KvCacheFormat f;
+  auto fill = [&](std::vector<quant::KvQuantConfig>& v, quant::KvQuantConfig q, int bits,
+                  QuantSite site) {
+    if (bits >= 16) return;
+    q.bits = bits;
+    q.n_kv_heads = c.n_kv_heads;
+    q.head_dim = c.head_dim;
+    v.assign(c.n_layers, q);
+    if (plan != nullptr && !plan->symmetry.empty()) {
+      for (std::size_t l = 0; l < c.n_layers; ++l)
+        v[l].symmetry = plan->symmetry[l][static_cast<std::size_t>(site)];
+    }
+  };
+  fill(f.keys, s.k, s.k_bits, QuantSite::kKey);
+  fill(f.values, s.v, s.v_bits, QuantSite::kValue);
+  return f;
+}
+
+/// Why a scheme cannot run on the int4 engine (empty when it can): the engine takes symmetric
+/// 4-bit per-channel weights, per-token activations of 2–8 bits or 16, and K/V of ≤ 4 bits or 16.
+inline std::string int4_engine_unsupported(QuantScheme const& s) {
+  if (s.w_bits != 4) return str_cat("weights are ", s.w_bits, "-bit (the engine packs 4-bit)");
+  if (s.weight.symmetry != quant::Symmetry::kSym) return "weights are asymmetric";
+  if (s.weight.granularity != quant::Granularity::kPerRow) return "weights have per-group scales";
+  if (s.a_bits < 16 && s.act.granularity != quant::Granularity::kPerRow)
+    return "activations are quantized per group";
+  for (int b : {s.k_bits, s.v_bits})
+    if (b < 16 && b > 4) return str_cat(b, "-bit K/V (the cache packs 2-4 bits or stores FP32)");
+  return {};
+}
+
+/// Packs a transformed model whose weights were quantized with `codes` (RTN or GPTQ) into the
+/// engine. The embeddings and lm_head are taken from `w` in `dense`.
+/// \throws UsageError when the scheme is not supported (int4_engine_unsupported).
+inline std::shared_ptr<Int4Linears> make_int4_engine(model::LlamaWeights const& w,
+                                                     QuantizedLinears const& codes,
+                                                     QuantScheme const& s, SkewPlan const* plan,
+                                                     DenseType dense = DenseType::kF16) {
+  std::string const why = int4_engine_unsupported(s);
+  DFROT_THROW_IF(!why.empty(), UsageError, "int4 engine: ", why, "; use --fake");
+  model::ModelConfig const& c = w.config;
+  DFROT_THROW_IF(codes.layers.size() != c.n_layers, ShapeError, "int4 engine: codes for ",
+                 codes.layers.size(), " layers, the model has ", c.n_layers);
+  std::vector<PackedLayer> layers(c.n_layers);
+  for (std::size_t l = 0; l < c.n_layers; ++l) {
+    for (std::size_t i = 0; i < kLinearIds; ++i) {
+      layers[l][i] = gemm::PackedInt4Weights::from_quantized(
+          codes.layers[l][i], str_cat("blk.", l, ".", gguf_stem(static_cast<LinearId>(i))));
+    }
+  }
+  return std::make_shared<Int4Linears>(c, std::move(layers),
+                                       DenseMatrix::make(w.tok_embeddings, dense, "token_embd"),
+                                       DenseMatrix::make(w.lm_head(), dense, "output"),
+                                       activation_plan(c, s, plan));
+}
+
+/// Rounds the embeddings and lm_head of `w` to the values `type` stores (F16: nearest even), so the
+/// fake-quant path computes with exactly the engine's dense weights (its oracle must: a 4-bit
+/// model amplifies even F16 rounding through the activation quantizers).
+inline void round_dense_weights(model::LlamaWeights& w, DenseType type) {
+  if (type != DenseType::kF16) return;
+  auto round = [](model::RowMatrix& m) {
+    for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = f16_bits_to_float(float_to_f16_bits(m.data()[i]));
+  };
+  round(w.tok_embeddings);
+  if (!w.is_tied()) round(w.output);
+}
+
+/// Drops the FP32 decoder matrices and embeddings of `w` once an engine holds them.
+inline void release_dense_weights(model::LlamaWeights& w) {
+  for (auto& l : w.layers) {
+    for (std::size_t i = 0; i < kLinearIds; ++i) weight_of(l, static_cast<LinearId>(i)) = model::RowMatrix();
+  }
+  w.tok_embeddings = model::RowMatrix();
+  w.output = model::RowMatrix();
+}
+
+}  // namespace dfrot::pipeline

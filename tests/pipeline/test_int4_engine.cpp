@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: Apache-2.0
+// The int4 engine (packed weights, integer GEMMs, KV4 cache) against the fake-quant oracle.
+#include <doctest/doctest.h>
+
+#include <vector>
+
+#include "dfrot/io/llama_checkpoint.hpp"
+#include "dfrot/model/llama_model.hpp"
+#include "dfrot/pipeline/int4_engine.hpp"
+#include "dfrot/pipeline/quantized_model.hpp"
+#include "model/synthetic_model.hpp"
+#include "support/test_util.hpp"
+
+using namespace dfrot;
+
+namespace {
+
+pipeline::QuantScheme paper_scheme(int a_bits = 4) {
+  pipeline::QuantScheme s;
+  s.rotation = pipeline::RotationKind::kHadamard;
+  s.w_bits = 4;
+  s.a_bits = a_bits;
+  s.k_bits = s.v_bits = 4;
+  s.act.clip_ratio = 0.9f;
+  s.k.symmetry = s.v.symmetry = quant::Symmetry::kAsym;
+  s.k.clip_ratio = s.v.clip_ratio = 0.95f;
+  return s;
+}
+
+struct Pair {
+  model::RowMatrixF fake;
+  model::RowMatrixF real;
+  std::size_t cache_bytes = 0;
+  std::size_t fp32_cache_bytes = 0;
+};
+
+/// Logits of the fake path (QuantizationHooks on FP32 weights) and of the int4 engine for the same
+/// transformed, RTN-quantized model, prefill of `tokens` (then `decode` more tokens one at a time).
+Pair fake_and_real(model::LlamaWeights w, pipeline::QuantScheme const& s, std::vector<int> const& tokens,
+                   pipeline::DenseType dense, std::size_t decode = 0) {
+  auto const online = pipeline::transform_weights(w, s, 2);
+  pipeline::QuantizedLinears codes;
+  pipeline::quantize_weights_rtn(w, s, 2, &codes);
+  pipeline::round_dense_weights(w, dense);  // the oracle uses the engine's dense weights
+  std::size_t const n_prefill = tokens.size() - decode;
+  auto run = [&](model::LlamaModel const& m, model::ForwardHooks* hooks) {
+    auto cache = m.make_cache();
+    std::vector<int> const head(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(n_prefill));
+    model::RowMatrixF out(static_cast<Eigen::Index>(tokens.size()), static_cast<Eigen::Index>(w.config.vocab));
+    out.topRows(static_cast<Eigen::Index>(n_prefill)) = m.forward(head, cache, hooks, {.n_threads = 2});
+    for (std::size_t t = n_prefill; t < tokens.size(); ++t) {
+      out.row(static_cast<Eigen::Index>(t)) = m.forward(std::span<int const>(&tokens[t], 1), cache, hooks, {.n_threads = 2});
+    }
+    return std::pair{out, cache.bytes_per_position()};
+  };
+  Pair p;
+  {
+    model::LlamaModel const m(w, 64);
+    pipeline::QuantizationHooks hooks(w.config, s, online);
+    auto [logits, bytes] = run(m, &hooks);
+    p.fake = logits;
+    p.fp32_cache_bytes = bytes;
+  }
+  auto engine = pipeline::make_int4_engine(w, codes, s, nullptr, dense);
+  pipeline::release_dense_weights(w);
+  model::LlamaModel m(w, 64);
+  m.set_linears(engine);
+  m.set_kv_format(pipeline::kv_cache_format(w.config, s, nullptr));
+  pipeline::OnlineTransforms transforms(w.config, online);
+  auto [logits, bytes] = run(m, &transforms);
+  p.real = logits;
+  p.cache_bytes = bytes;
+  return p;
+}
+
+double relative_error(model::RowMatrixF const& a, model::RowMatrixF const& b) {
+  return (a - b).norm() / b.norm();
+}
+
+}  // namespace
+
+TEST_SUITE("pipeline") {
+  TEST_CASE("int4 engine: W4A4KV4 logits equal the fake-quant path's (FP32 lm_head) within rounding") {
+    auto const w = test::synthetic_llama(128, 2, 4, 2, 256, 64, test::seed());
+    std::vector<int> const tokens = {1, 5, 9, 3, 31, 0, 7, 12, 40, 2, 2, 63, 17, 8, 21, 5};
+    for (int a_bits : {4, 8, 16}) {
+      CAPTURE(a_bits);
+      Pair const p = fake_and_real(w, paper_scheme(a_bits), tokens, pipeline::DenseType::kF32);
+      // Integer sums are exact; only float summation order differs in the FP32 parts (an
+      // activation that lands on a rounding boundary could flip a code, hence not 1e-6).
+      CHECK(relative_error(p.real, p.fake) <= 1e-4);
+      CHECK(p.cache_bytes * 5 < p.fp32_cache_bytes);  // KV4: codes + (scale, zero) per head
+    }
+  }
+
+  TEST_CASE("int4 engine: decode token by token and the F16 lm_head match the fake path on the same weights") {
+    auto const w = test::synthetic_llama(128, 2, 4, 2, 256, 64, test::seed() + 1);
+    std::vector<int> const tokens = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3};
+    Pair const p = fake_and_real(w, paper_scheme(), tokens, pipeline::DenseType::kF16, 6);
+    CHECK(relative_error(p.real, p.fake) <= 1e-4);
+  }
+
+  TEST_CASE("int4 engine: symmetric KV and activations, per-token KV groups") {
+    auto const w = test::synthetic_llama(128, 1, 4, 2, 256, 64, test::seed() + 2);
+    std::vector<int> const tokens = {7, 7, 1, 0, 63, 5, 9, 11};
+    pipeline::QuantScheme s = paper_scheme();
+    s.k.symmetry = s.v.symmetry = quant::Symmetry::kSym;
+    s.v.per_head = false;
+    s.act.symmetry = quant::Symmetry::kAsym;
+    Pair const p = fake_and_real(w, s, tokens, pipeline::DenseType::kF32);
+    CHECK(relative_error(p.real, p.fake) <= 1e-4);
+  }
+
+  TEST_CASE("int4 engine: unsupported schemes are refused with the reason") {
+    auto const w = test::synthetic_llama(128, 1, 4, 2, 256, 64, test::seed());
+    pipeline::QuantScheme s = paper_scheme();
+    s.weight.granularity = quant::Granularity::kPerGroup;
+    s.weight.group_size = 32;
+    CHECK(pipeline::int4_engine_unsupported(s).find("per-group") != std::string::npos);
+    s = paper_scheme();
+    s.k_bits = 8;
+    CHECK(!pipeline::int4_engine_unsupported(s).empty());
+    s = paper_scheme();
+    s.w_bits = 3;
+    CHECK_THROWS_AS(pipeline::make_int4_engine(w, {}, s, nullptr), UsageError);
+  }
+
+  TEST_CASE("quantize_weights_rtn: keeping the codes leaves the fake weights unchanged") {
+    auto w = test::synthetic_llama(128, 1, 4, 2, 256, 64, test::seed() + 3);
+    auto w2 = w;
+    pipeline::QuantScheme s = paper_scheme();
+    s.w_clip.enabled = true;
+    pipeline::QuantizedLinears codes;
+    pipeline::quantize_weights_rtn(w, s, 2, &codes);
+    pipeline::quantize_weights_rtn(w2, s, 2);
+    CHECK(w.layers[0].w_down == w2.layers[0].w_down);
+    CHECK(w.layers[0].wq == w2.layers[0].wq);
+    REQUIRE(codes.layers.size() == 1);
+    CHECK(codes.at(0, pipeline::LinearId::kDown).n_rows == 128);
+  }
+
+  TEST_CASE("int4 engine on stories260K: W4A4KV4 logits agree with the fake path") {
+    auto const shared = test::shared_dir();
+    if (shared.empty()) {
+      MESSAGE("skipped: ../shared is absent");
+      return;
+    }
+    auto w = model::make_llama_weights(io::load_llama_checkpoint(shared / "models/stories260K/stories260K.bin"));
+    std::vector<int> tokens;
+    for (int i = 0; i < 48; ++i) tokens.push_back((i * 37 + 11) % 512);
+    Pair const p = fake_and_real(w, paper_scheme(), tokens, pipeline::DenseType::kF16, 8);
+    double const err = relative_error(p.real, p.fake);
+    MESSAGE("stories260K int4 engine vs fake: relative logit error ", err);
+    CHECK(err <= 1e-4);
+    Eigen::Index agree = 0;
+    for (Eigen::Index t = 0; t < p.real.rows(); ++t) {
+      Eigen::Index a = 0, b = 0;
+      p.real.row(t).maxCoeff(&a);
+      p.fake.row(t).maxCoeff(&b);
+      agree += a == b;
+    }
+    CHECK(agree >= p.real.rows() - 1);  // an argmax may flip on a near-tie
+  }
+}
