@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -121,17 +122,26 @@ class PackedInt4Weights {
     return w;
   }
 
-  /// Recomputes every row sum and compares (a corrupt file would make results silently wrong).
+  /// Recomputes every row sum from the codes (one pass over the bytes) and checks the scales:
+  /// a corrupt file would otherwise give silently wrong results.
   /// \throws FormatError naming the first bad channel.
   void check_row_sums(std::string_view name) const {
-    for (std::size_t o = 0; o < n_out_pad(); ++o) {
-      std::int32_t sum = 0;
-      for (std::size_t k = 0; k < k_pad(); ++k) sum += code(o, k);
-      DFROT_THROW_IF(sum != row_sums_[o] || (o >= n_out_ && sum != 0), FormatError,
-                     "packed weights '", name, "': channel ", o, " has row sum ", row_sums_[o],
-                     " but its codes sum to ", sum);
-      DFROT_THROW_IF(!(std::abs(scales_[o]) < 3.0e38f), FormatError, "packed weights '", name,
-                     "': channel ", o, " has a non-finite scale");
+    std::int32_t sums[kPanelRows];
+    for (std::size_t p = 0; p < n_panels(); ++p) {
+      std::fill(sums, sums + kPanelRows, 0);
+      std::uint8_t const* b = panel(p);
+      for (std::size_t i = 0; i < panel_bytes(); ++i) {
+        sums[(i % kBlockBytes) / 4] += (b[i] & 0xF) + (b[i] >> 4) - 16;
+      }
+      for (std::size_t c = 0; c < kPanelRows; ++c) {
+        std::size_t const o = p * kPanelRows + c;
+        bool const pad = o >= n_out_;
+        DFROT_THROW_IF(sums[c] != row_sums_[o] || (pad && sums[c] != 0), FormatError,
+                       "packed weights '", name, "': channel ", o, " has row sum ", row_sums_[o],
+                       " but its codes sum to ", sums[c]);
+        DFROT_THROW_IF(!(std::abs(scales_[o]) < 3.0e38f), FormatError, "packed weights '", name,
+                       "': channel ", o, " has a non-finite scale");
+      }
     }
   }
 

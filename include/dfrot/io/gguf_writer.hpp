@@ -41,7 +41,7 @@ inline GgufValue gguf_i32_array(std::span<int const> items) {
   return {GgufType::kArray, std::move(a)};
 }
 
-/// Collects metadata and F32 tensors, then streams them to a file. Tensor data is referenced, not
+/// Collects metadata and tensors, then streams them to a file. Tensor data is referenced, not
 /// copied: it must stay alive until write() returns.
 class GgufWriter {
  public:
@@ -60,14 +60,27 @@ class GgufWriter {
   /// \throws ShapeError when the data size does not match the shape or the name repeats.
   void add_f32_tensor(std::string const& name, std::vector<std::size_t> const& shape,
                       std::span<float const> data) {
+    add_tensor(name, shape, GgmlType::kF32, std::as_bytes(data));
+  }
+
+  /// Adds a tensor of an element type with one element per block (F32, F16, BF16, I8, I16, I32,
+  /// I64, F64) from its raw little-endian bytes.
+  /// \throws ShapeError when the byte count does not match shape and type or the name repeats,
+  /// UsageError for a block-quantized or unknown type.
+  void add_tensor(std::string const& name, std::vector<std::size_t> const& shape, GgmlType type,
+                  std::span<std::byte const> bytes) {
+    GgmlTypeInfo const info = ggml_type_info(type);
+    DFROT_THROW_IF(info.block_size != 1, UsageError, "gguf writer: tensor '", name, "' of type ",
+                   ggml_type_name(type), ": only element types can be written");
     std::size_t n = 1;
     for (std::size_t s : shape) n *= s;
-    DFROT_THROW_IF(shape.empty() || shape.size() > GgufFile::kMaxDims || n != data.size(),
-                   ShapeError, "gguf writer: tensor '", name, "' has ", data.size(),
-                   " values for a shape of ", shape.size(), " dims / ", n, " elements");
+    DFROT_THROW_IF(shape.empty() || shape.size() > GgufFile::kMaxDims || n * info.type_size != bytes.size(),
+                   ShapeError, "gguf writer: tensor '", name, "' has ", bytes.size(),
+                   " bytes for a shape of ", shape.size(), " dims / ", n, " ",
+                   ggml_type_name(type), " elements");
     for (auto const& t : tensors_)
       DFROT_THROW_IF(t.name == name, ShapeError, "gguf writer: tensor '", name, "' added twice");
-    tensors_.push_back({name, std::vector<std::uint64_t>(shape.rbegin(), shape.rend()), data});
+    tensors_.push_back({name, std::vector<std::uint64_t>(shape.rbegin(), shape.rend()), type, bytes});
   }
 
   /// Writes the file (GGUF v3, `alignment`-byte aligned data). \throws IoError naming the file.
@@ -92,15 +105,15 @@ class GgufWriter {
       put_string(head, t.name);
       put(head, static_cast<std::uint32_t>(t.dims.size()));
       for (std::uint64_t d : t.dims) put(head, d);
-      put(head, static_cast<std::uint32_t>(GgmlType::kF32));
+      put(head, static_cast<std::uint32_t>(t.type));
       put(head, offset);
-      offset += padded(t.data.size() * sizeof(float), alignment);
+      offset += padded(t.data.size(), alignment);
     }
     head.resize(padded(head.size(), alignment), 0);
     out.write(reinterpret_cast<char const*>(head.data()), static_cast<std::streamsize>(head.size()));
     std::vector<char> const zeros(alignment, 0);
     for (auto const& t : tensors_) {
-      std::size_t const bytes = t.data.size() * sizeof(float);
+      std::size_t const bytes = t.data.size();
       out.write(reinterpret_cast<char const*>(t.data.data()), static_cast<std::streamsize>(bytes));
       out.write(zeros.data(), static_cast<std::streamsize>(padded(bytes, alignment) - bytes));
     }
@@ -112,7 +125,8 @@ class GgufWriter {
   struct Entry {
     std::string name;
     std::vector<std::uint64_t> dims;
-    std::span<float const> data;
+    GgmlType type;
+    std::span<std::byte const> data;
   };
 
   static std::size_t padded(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }

@@ -303,12 +303,11 @@ inline std::optional<TokenizerData> tokenizer_from_gguf(GgufFile const& f) {
 /// Loads a llama-family GGUF file (all supported tensor types dequantized to float).
 /// An `output.weight` bit-identical to `token_embd.weight` (llama2.c converters write one) is
 /// dropped and the embeddings reported as tied.
-inline LlamaCheckpoint load_llama_gguf(std::filesystem::path const& path) {
-  GgufFile f(path);
-  LlamaCheckpoint ck;
-  ck.path = path.string();
-  ck.format = "gguf";
-  LlamaHParams& hp = ck.hparams;
+/// The llama hyper-parameters of a GGUF file (general.architecture llama or mistral); the
+/// vocabulary size falls back to token_embd.weight's rows.
+/// \throws FormatError for another architecture or inconsistent keys.
+inline LlamaHParams gguf_llama_hparams(GgufFile const& f) {
+  LlamaHParams hp;
   hp.architecture = f.get_string("general.architecture");
   DFROT_THROW_IF(hp.architecture != "llama" && hp.architecture != "mistral", FormatError, f.where(),
                  ": unsupported architecture '", hp.architecture,
@@ -346,6 +345,16 @@ inline LlamaCheckpoint load_llama_gguf(std::filesystem::path const& path) {
                  embd.dims.size(), " dimensions, expected 2");
   hp.vocab = f.get_uint_or(a + "vocab_size", embd.dims[1]);
 
+  return hp;
+}
+
+inline LlamaCheckpoint load_llama_gguf(std::filesystem::path const& path) {
+  GgufFile f(path);
+  LlamaCheckpoint ck;
+  ck.path = path.string();
+  ck.format = "gguf";
+  ck.hparams = gguf_llama_hparams(f);
+  LlamaHParams& hp = ck.hparams;
   for (GgufTensorInfo const& t : f.tensors()) {
     std::string const name = canonical_name_from_gguf(t.name);
     DFROT_THROW_IF(name.empty(), FormatError, f.where(), ": unexpected tensor '", t.name,

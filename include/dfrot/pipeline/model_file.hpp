@@ -28,17 +28,22 @@
 #include "dfrot/io/gguf_writer.hpp"
 #include "dfrot/io/llama_checkpoint.hpp"
 #include "dfrot/model/llama_weights.hpp"
+#include "dfrot/pipeline/int4_engine.hpp"
 #include "dfrot/pipeline/online_transforms.hpp"
 #include "dfrot/pipeline/quant_scheme.hpp"
 
 namespace dfrot::pipeline {
 
 inline constexpr std::uint32_t kModelFileVersion = 1;
+inline constexpr std::uint32_t kInt4ModelFileVersion = 2;
 
 /// What a quantized-model file records beyond the weights.
 struct QuantizedModelInfo {
   QuantScheme scheme;             ///< as used to produce the file
   OnlineTransformOptions online;  ///< transforms the weights expect at run time
+  std::uint32_t version = kModelFileVersion;  ///< 1: F32 weights (fake path), 2: packed int4
+  DenseType dense = DenseType::kF16;          ///< v2: embeddings / lm_head storage
+  std::optional<SkewPlan> plan;               ///< v2 with auto-asym: the measured symmetries
 };
 
 namespace detail {
@@ -83,15 +88,12 @@ inline int bits_from(io::GgufFile const& f, std::string const& key) {
 
 }  // namespace detail
 
-/// Writes a transformed (fused, rotated, weight-quantized) model and its tokenizer.
-/// \pre the weights are untied (transform_weights fuses norms and unties).
-/// \throws UsageError for tied weights, IoError when the file cannot be written.
-inline void write_quantized_model(std::filesystem::path const& path, model::LlamaWeights const& w,
-                                  io::TokenizerData const& tok, QuantizedModelInfo const& info) {
-  DFROT_THROW_IF(w.is_tied(), UsageError, "write_quantized_model '", path.string(),
-                 "': the model still ties its embeddings (transform it first)");
+namespace detail {
+/// The llama.*, tokenizer.ggml.* and dfrot.* keys shared by both file versions.
+inline void set_model_metadata(io::GgufWriter& g, std::filesystem::path const& path,
+                               model::LlamaWeights const& w, io::TokenizerData const& tok,
+                               QuantizedModelInfo const& info, std::uint32_t version) {
   model::ModelConfig const& c = w.config;
-  io::GgufWriter g;
   using namespace io;
   g.set("general.architecture", gguf_string("llama"));
   g.set("general.name", gguf_string(str_cat("dfrot ", info.scheme.describe())));
@@ -130,7 +132,7 @@ inline void write_quantized_model(std::filesystem::path const& path, model::Llam
   g.set("tokenizer.ggml.add_space_prefix", gguf_bool(tok.add_space_prefix));
 
   QuantScheme const& s = info.scheme;
-  g.set("dfrot.format_version", gguf_u32(kModelFileVersion));
+  g.set("dfrot.format_version", gguf_u32(version));
   g.set("dfrot.scheme", gguf_string(s.describe()));
   g.set("dfrot.rotation", gguf_string(std::string(to_string(s.rotation))));
   g.set("dfrot.rotation_file", gguf_string(s.rotation_file));
@@ -158,6 +160,19 @@ inline void write_quantized_model(std::filesystem::path const& path, model::Llam
     g.set(prefix + "per_head", gguf_bool(kv->per_head));
   }
 
+}
+}  // namespace detail
+
+/// Writes a transformed (fused, rotated, weight-quantized) model and its tokenizer.
+/// \pre the weights are untied (transform_weights fuses norms and unties).
+/// \throws UsageError for tied weights, IoError when the file cannot be written.
+inline void write_quantized_model(std::filesystem::path const& path, model::LlamaWeights const& w,
+                                  io::TokenizerData const& tok, QuantizedModelInfo const& info) {
+  DFROT_THROW_IF(w.is_tied(), UsageError, "write_quantized_model '", path.string(),
+                 "': the model still ties its embeddings (transform it first)");
+  io::GgufWriter g;
+  detail::set_model_metadata(g, path, w, tok, info, kModelFileVersion);
+  model::ModelConfig const& c = w.config;
   auto add = [&](std::string const& name, model::RowMatrix const& m) {
     g.add_f32_tensor(name, {static_cast<std::size_t>(m.rows()), static_cast<std::size_t>(m.cols())},
                      std::span<float const>(m.data(), static_cast<std::size_t>(m.size())));
@@ -186,6 +201,39 @@ inline void write_quantized_model(std::filesystem::path const& path, model::Llam
   g.write(path);
 }
 
+namespace detail {
+/// A skew plan as text: one group of kQuantSites letters (s = sym, a = asym) per layer, separated
+/// by commas (dfrot.skew_plan).
+inline std::string format_skew_plan(SkewPlan const& p) {
+  std::string out;
+  for (std::size_t l = 0; l < p.symmetry.size(); ++l) {
+    if (l) out += ',';
+    for (quant::Symmetry sym : p.symmetry[l]) out += sym == quant::Symmetry::kSym ? 's' : 'a';
+  }
+  return out;
+}
+inline SkewPlan parse_skew_plan(std::string const& text, std::size_t n_layers, std::string const& where) {
+  SkewPlan p;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    std::size_t const end = std::min(text.find(',', pos), text.size());
+    std::string const layer = text.substr(pos, end - pos);
+    DFROT_THROW_IF(layer.size() != kQuantSites || layer.find_first_not_of("sa") != std::string::npos,
+                   FormatError, where, ": dfrot.skew_plan layer ", p.symmetry.size(), " is '", layer,
+                   "', expected ", kQuantSites, " letters s/a");
+    std::array<quant::Symmetry, kQuantSites> sym{};
+    for (std::size_t i = 0; i < kQuantSites; ++i)
+      sym[i] = layer[i] == 's' ? quant::Symmetry::kSym : quant::Symmetry::kAsym;
+    p.symmetry.push_back(sym);
+    pos = end + 1;
+  }
+  DFROT_THROW_IF(p.symmetry.size() != n_layers, FormatError, where, ": dfrot.skew_plan has ",
+                 p.symmetry.size(), " layers, the model ", n_layers);
+  return p;
+}
+inline QuantizedModelInfo read_info(io::GgufFile const& f);
+}  // namespace detail
+
 /// The dfrot.* record of a quantized-model file; nullopt for any other model (not GGUF, or a GGUF
 /// without dfrot.format_version). \throws FormatError for a dfrot file of an unknown version or
 /// with malformed dfrot.* keys.
@@ -200,10 +248,17 @@ inline std::optional<QuantizedModelInfo> read_quantized_model_info(std::filesyst
   }
   io::GgufFile const f(path);
   if (!f.contains("dfrot.format_version")) return std::nullopt;
+  return detail::read_info(f);
+}
+
+namespace detail {
+inline QuantizedModelInfo read_info(io::GgufFile const& f) {
   std::uint64_t const version = f.get_uint("dfrot.format_version");
-  DFROT_THROW_IF(version != kModelFileVersion, FormatError, f.where(), ": dfrot.format_version ",
-                 version, " is not supported (this dfrot reads version ", kModelFileVersion, ")");
+  DFROT_THROW_IF(version != kModelFileVersion && version != kInt4ModelFileVersion, FormatError,
+                 f.where(), ": dfrot.format_version ", version,
+                 " is not supported (this dfrot reads versions 1 and 2)");
   QuantizedModelInfo info;
+  info.version = static_cast<std::uint32_t>(version);
   QuantScheme& s = info.scheme;
   std::string const rot = f.get_string("dfrot.rotation");
   if (rot == "none") s.rotation = RotationKind::kNone;
@@ -236,7 +291,215 @@ inline std::optional<QuantizedModelInfo> read_quantized_model_info(std::filesyst
     kv->clip_ratio = static_cast<float>(f.get_float(prefix + "clip"));
     kv->per_head = f.get_bool(prefix + "per_head");
   }
+  if (info.version == kInt4ModelFileVersion) {
+    std::string const dense = f.get_string("dfrot.dense_type");
+    DFROT_THROW_IF(dense != "f16" && dense != "f32", FormatError, f.where(), ": dfrot.dense_type = '",
+                   dense, "', expected f16 or f32");
+    info.dense = dense == "f16" ? DenseType::kF16 : DenseType::kF32;
+    std::string const plan = f.get_string_or("dfrot.skew_plan", "");
+    if (!plan.empty()) info.plan = parse_skew_plan(plan, f.get_uint("llama.block_count"), f.where());
+  }
   return info;
 }
+}  // namespace detail
+
+
+/// \name Version 2: the int4 engine's file (`dfrot quantize`, default)
+/// Tensors: token_embd.weight and output.weight in F16 (or F32, dfrot.dense_type), output_norm,
+/// blk.N.attn_norm / ffn_norm and rope_freqs in F32, and for each decoder linear blk.N.<stem>
+/// (attn_q, attn_k, attn_v, attn_output, ffn_gate, ffn_up, ffn_down) three tensors in the panel
+/// layout of gemm/packed_int4_weights.hpp: `<stem>.codes` I8 [n_out_pad, k_pad/2] (offset-binary
+/// nibbles), `<stem>.scales` F32 [n_out_pad], `<stem>.row_sums` I32 [n_out_pad]. Keys as version 1
+/// plus dfrot.dense_type ("f16" | "f32") and, with --auto-asym, dfrot.skew_plan (the measured
+/// symmetries, detail::format_skew_plan). The codes and F16 matrices are used from the mapping,
+/// never copied; no FP32 decoder weight is ever materialized. llama.cpp cannot run this file.
+/// @{
+
+/// Writes the engine `e` of a transformed model `w` (norms and RoPE factors are taken from `w`).
+/// \throws IoError when the file cannot be written.
+inline void write_int4_model(std::filesystem::path const& path, model::LlamaWeights const& w,
+                             Int4Linears const& e, io::TokenizerData const& tok,
+                             QuantizedModelInfo const& info) {
+  io::GgufWriter g;
+  detail::set_model_metadata(g, path, w, tok, info, kInt4ModelFileVersion);
+  g.set("dfrot.dense_type", io::gguf_string(std::string(to_string(e.embeddings().type()))));
+  g.set("dfrot.weight.layout", io::gguf_string("panel16x8"));
+  if (info.plan) g.set("dfrot.skew_plan", io::gguf_string(detail::format_skew_plan(*info.plan)));
+  model::ModelConfig const& c = w.config;
+  auto add_vec = [&](std::string const& name, model::Vector const& v) {
+    g.add_f32_tensor(name, {static_cast<std::size_t>(v.size())},
+                     std::span<float const>(v.data(), static_cast<std::size_t>(v.size())));
+  };
+  auto add_dense = [&](std::string const& name, DenseMatrix const& m) {
+    if (m.type() == DenseType::kF16) {
+      g.add_tensor(name, {m.rows(), m.cols()}, io::GgmlType::kF16,
+                   std::as_bytes(std::span<std::uint16_t const>(m.f16().data(), m.rows() * m.cols())));
+    } else {
+      g.add_f32_tensor(name, {m.rows(), m.cols()},
+                       std::span<float const>(m.f32().data(), m.rows() * m.cols()));
+    }
+  };
+  add_dense("token_embd.weight", e.embeddings());
+  add_vec("output_norm.weight", w.norm);
+  add_dense("output.weight", e.lm_head());
+  if (!w.rope_freq_factors.empty())
+    g.add_f32_tensor("rope_freqs.weight", {w.rope_freq_factors.size()}, w.rope_freq_factors);
+  for (std::size_t l = 0; l < c.n_layers; ++l) {
+    add_vec(detail::gguf_layer_name(l, "attn_norm"), w.layers[l].attention_norm);
+    add_vec(detail::gguf_layer_name(l, "ffn_norm"), w.layers[l].ffn_norm);
+    for (std::size_t i = 0; i < kLinearIds; ++i) {
+      gemm::PackedInt4Weights const& p = e.layers()[l][i];
+      std::string const stem = str_cat("blk.", l, ".", gguf_stem(static_cast<LinearId>(i)));
+      g.add_tensor(stem + ".codes", {p.n_out_pad(), p.k_pad() / 2}, io::GgmlType::kI8,
+                   std::as_bytes(std::span<std::uint8_t const>(p.codes(), p.code_bytes())));
+      g.add_tensor(stem + ".scales", {p.n_out_pad()}, io::GgmlType::kF32,
+                   std::as_bytes(std::span<float const>(p.scales(), p.n_out_pad())));
+      g.add_tensor(stem + ".row_sums", {p.n_out_pad()}, io::GgmlType::kI32,
+                   std::as_bytes(std::span<std::int32_t const>(p.row_sums(), p.n_out_pad())));
+    }
+  }
+  g.write(path);
+}
+
+/// A version-2 file opened for inference: the model (norms only, linears through `engine`, KV
+/// format set) over the file's mapping.
+struct Int4Model {
+  std::unique_ptr<model::LlamaModel> model;
+  std::shared_ptr<Int4Linears const> engine;
+  QuantizedModelInfo info;
+  std::optional<io::TokenizerData> tokenizer;
+  std::size_t file_bytes = 0;
+};
+
+namespace detail {
+inline std::string shape_text(std::vector<std::size_t> const& shape) {
+  std::string out;
+  for (std::size_t i = 0; i < shape.size(); ++i) out += str_cat(i ? "x" : "", shape[i]);
+  return out;
+}
+template <class T>
+std::span<T const> typed_tensor(io::GgufFile const& f, std::string const& name, io::GgmlType type,
+                                std::vector<std::size_t> const& shape) {
+  io::GgufTensorInfo const& t = f.tensor(name);
+  DFROT_THROW_IF(t.type != type || t.shape() != shape, FormatError, f.where(), ": tensor '", name,
+                 "' is ", io::ggml_type_name(t.type), " [", shape_text(t.shape()), "], expected ",
+                 io::ggml_type_name(type), " [", shape_text(shape), "]");
+  std::span<std::byte const> const b = f.tensor_bytes(t);
+  DFROT_THROW_IF(reinterpret_cast<std::uintptr_t>(b.data()) % alignof(T) != 0, FormatError, f.where(),
+                 ": tensor '", name, "' is not aligned");
+  return {reinterpret_cast<T const*>(b.data()), b.size() / sizeof(T)};
+}
+inline model::Vector f32_vector(io::GgufFile const& f, std::string const& name, std::size_t n) {
+  std::span<float const> const v = typed_tensor<float>(f, name, io::GgmlType::kF32, {n});
+  return Eigen::Map<model::Vector const>(v.data(), static_cast<Eigen::Index>(n));
+}
+inline DenseMatrix dense_tensor(io::GgufFile const& f, std::shared_ptr<io::GgufFile const> const& keep,
+                                std::string const& name, DenseType type, std::size_t rows,
+                                std::size_t cols) {
+  if (type == DenseType::kF16) {
+    return DenseMatrix::from_f16(gemm::F16Matrix::view(
+        rows, cols, typed_tensor<std::uint16_t>(f, name, io::GgmlType::kF16, {rows, cols}), keep, name));
+  }
+  std::span<float const> const v = typed_tensor<float>(f, name, io::GgmlType::kF32, {rows, cols});
+  return DenseMatrix::from_f32(Eigen::Map<model::RowMatrix const>(
+      v.data(), static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(cols)));
+}
+}  // namespace detail
+
+/// Opens a version-2 file: mmap, validate every tensor (type, shape, row sums against the codes,
+/// finite scales), build the engine over the mapping. Run-time settings (activation bits, KV) may
+/// be changed through `scheme_override` (the stored scheme with run-time flags applied).
+/// \throws FormatError naming the file and tensor for anything malformed, UsageError for a
+/// version-1 file (F32 weights: run it with the fake path) or an unsupported run-time scheme.
+inline Int4Model load_int4_model(std::filesystem::path const& path, std::size_t max_positions,
+                                 QuantScheme const* scheme_override = nullptr) {
+  auto const file = std::make_shared<io::GgufFile const>(path);
+  io::GgufFile const& f = *file;
+  DFROT_THROW_IF(!f.contains("dfrot.format_version"), UsageError, f.where(),
+                 ": not a dfrot quantized model");
+  Int4Model out;
+  out.info = detail::read_info(f);
+  out.file_bytes = f.file_size();
+  DFROT_THROW_IF(out.info.version != kInt4ModelFileVersion, UsageError, f.where(),
+                 ": a version-", out.info.version,
+                 " file (dequantized F32 weights, written by an older dfrot quantize) runs on the "
+                 "fake-quant path only (--fake); quantize again for the int4 engine");
+  QuantScheme const& s = scheme_override ? *scheme_override : out.info.scheme;
+  model::LlamaWeights w;
+  w.config = io::gguf_llama_hparams(f);
+  model::ModelConfig const& c = w.config;
+  model::validate(c);
+  std::size_t const d = c.hidden;
+  w.norm = detail::f32_vector(f, "output_norm.weight", d);
+  if (f.find_tensor("rope_freqs.weight") != nullptr) {
+    std::span<float const> const r =
+        detail::typed_tensor<float>(f, "rope_freqs.weight", io::GgmlType::kF32, {c.head_dim / 2});
+    w.rope_freq_factors.assign(r.begin(), r.end());
+  }
+  std::size_t const q = c.n_heads * c.head_dim, kv = c.n_kv_heads * c.head_dim;
+  std::array<std::array<std::size_t, 2>, kLinearIds> const shapes = {
+      {{q, d}, {kv, d}, {kv, d}, {d, q}, {c.intermediate, d}, {c.intermediate, d}, {d, c.intermediate}}};
+  std::vector<PackedLayer> layers(c.n_layers);
+  w.layers.resize(c.n_layers);
+  for (std::size_t l = 0; l < c.n_layers; ++l) {
+    w.layers[l].attention_norm = detail::f32_vector(f, detail::gguf_layer_name(l, "attn_norm"), d);
+    w.layers[l].ffn_norm = detail::f32_vector(f, detail::gguf_layer_name(l, "ffn_norm"), d);
+    for (std::size_t i = 0; i < kLinearIds; ++i) {
+      std::string const stem = str_cat("blk.", l, ".", gguf_stem(static_cast<LinearId>(i)));
+      std::size_t const n_out = shapes[i][0], n_in = shapes[i][1];
+      std::size_t const n_pad = gemm::round_up(n_out, gemm::kPanelRows), k_pad = gemm::round_up(n_in, gemm::kOctet);
+      auto const codes = detail::typed_tensor<std::uint8_t>(f, stem + ".codes", io::GgmlType::kI8, {n_pad, k_pad / 2});
+      auto const scales = detail::typed_tensor<float>(f, stem + ".scales", io::GgmlType::kF32, {n_pad});
+      auto const sums = detail::typed_tensor<std::int32_t>(f, stem + ".row_sums", io::GgmlType::kI32, {n_pad});
+      layers[l][i] = gemm::PackedInt4Weights::view(n_out, n_in, codes, scales, sums, file,
+                                                   str_cat(f.where(), ": ", stem));
+      layers[l][i].check_row_sums(str_cat(f.where(), ": ", stem));
+    }
+  }
+  DenseMatrix emb = detail::dense_tensor(f, file, "token_embd.weight", out.info.dense, c.vocab, d);
+  DenseMatrix head = detail::dense_tensor(f, file, "output.weight", out.info.dense, c.vocab, d);
+  std::string const why = int4_engine_unsupported(s);
+  DFROT_THROW_IF(!why.empty(), UsageError, f.where(), ": the int4 engine cannot run this scheme: ", why);
+  SkewPlan const* plan = out.info.plan ? &*out.info.plan : nullptr;
+  auto engine = std::make_shared<Int4Linears>(c, std::move(layers), std::move(emb), std::move(head),
+                                              activation_plan(c, s, plan));
+  out.tokenizer = io::tokenizer_from_gguf(f);
+  out.model = std::make_unique<model::LlamaModel>(std::move(w), max_positions);
+  out.model->set_linears(engine);
+  out.model->set_kv_format(kv_cache_format(c, s, plan));
+  out.engine = std::move(engine);
+  return out;
+}
+
+/// The FP32 weights an engine computes with (dequantized codes, widened F16): the fake-quant
+/// oracle of a version-2 file (`--fake`). Materializes every decoder matrix.
+inline model::LlamaWeights dequantized_weights(model::LlamaWeights const& norms, Int4Linears const& e) {
+  model::LlamaWeights w;
+  w.config = norms.config;
+  w.norm = norms.norm;
+  w.rope_freq_factors = norms.rope_freq_factors;
+  auto dense = [](DenseMatrix const& m) {
+    model::RowMatrix r(static_cast<Eigen::Index>(m.rows()), static_cast<Eigen::Index>(m.cols()));
+    for (std::size_t i = 0; i < m.rows(); ++i) m.row(i, {r.row(static_cast<Eigen::Index>(i)).data(), m.cols()});
+    return r;
+  };
+  w.tok_embeddings = dense(e.embeddings());
+  w.output = dense(e.lm_head());
+  w.layers.resize(norms.layers.size());
+  for (std::size_t l = 0; l < w.layers.size(); ++l) {
+    w.layers[l].attention_norm = norms.layers[l].attention_norm;
+    w.layers[l].ffn_norm = norms.layers[l].ffn_norm;
+    for (std::size_t i = 0; i < kLinearIds; ++i) {
+      gemm::PackedInt4Weights const& p = e.layers()[l][i];
+      model::RowMatrix m(static_cast<Eigen::Index>(p.n_out()), static_cast<Eigen::Index>(p.n_in()));
+      for (std::size_t o = 0; o < p.n_out(); ++o)
+        for (std::size_t k = 0; k < p.n_in(); ++k)
+          m(static_cast<Eigen::Index>(o), static_cast<Eigen::Index>(k)) = p.value(o, k);
+      weight_of(w.layers[l], static_cast<LinearId>(i)) = std::move(m);
+    }
+  }
+  return w;
+}
+/// @}
 
 }  // namespace dfrot::pipeline

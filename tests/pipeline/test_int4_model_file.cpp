@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: Apache-2.0
+// The version-2 model file (packed int4 codes, F16 embeddings): round trip, size, corruption.
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <vector>
+
+#include "dfrot/model/llama_model.hpp"
+#include "dfrot/pipeline/int4_engine.hpp"
+#include "dfrot/pipeline/model_file.hpp"
+#include "dfrot/pipeline/quantized_model.hpp"
+#include "io/io_test_util.hpp"
+#include "model/synthetic_model.hpp"
+#include "support/test_util.hpp"
+
+using namespace dfrot;
+
+namespace {
+
+io::TokenizerData tiny_tokenizer(std::size_t vocab) {
+  io::TokenizerData t;
+  t.kind = io::TokenizerData::Kind::kSentencePieceBpe;
+  for (std::size_t i = 0; i < vocab; ++i) {
+    t.tokens.push_back(i < 3 ? std::vector<std::string>{"<unk>", "<s>", "</s>"}[i]
+                             : str_cat("\xe2\x96\x81t", i));
+    t.scores.push_back(-static_cast<float>(i));
+    t.token_types.push_back(i < 3 ? (i == 0 ? io::kTokenUnknown : io::kTokenControl)
+                                  : io::kTokenNormal);
+  }
+  t.unk_id = 0;
+  t.bos_id = 1;
+  t.eos_id = 2;
+  t.pre = "default";
+  return t;
+}
+
+struct Built {
+  model::LlamaWeights weights;  ///< transformed, norms only after release
+  std::shared_ptr<pipeline::Int4Linears> engine;
+  pipeline::QuantizedModelInfo info;
+};
+
+Built build(std::uint64_t seed) {
+  Built b;
+  b.weights = test::synthetic_llama(128, 2, 4, 2, 256, 64, seed);
+  pipeline::QuantScheme& s = b.info.scheme;
+  s.rotation = pipeline::RotationKind::kHadamard;
+  s.w_bits = s.a_bits = s.k_bits = s.v_bits = 4;
+  s.k.symmetry = s.v.symmetry = quant::Symmetry::kAsym;
+  b.info.online = pipeline::transform_weights(b.weights, s, 2);
+  b.info.version = pipeline::kInt4ModelFileVersion;
+  pipeline::QuantizedLinears codes;
+  pipeline::quantize_weights_rtn(b.weights, s, 2, &codes);
+  b.engine = pipeline::make_int4_engine(b.weights, codes, s, nullptr);
+  pipeline::release_dense_weights(b.weights);
+  return b;
+}
+
+model::RowMatrixF logits(model::LlamaModel const& m, pipeline::OnlineTransformOptions online) {
+  std::vector<int> const tokens = {1, 9, 4, 33, 7, 7, 60, 2, 15};
+  pipeline::OnlineTransforms hooks(m.config(), online);
+  auto cache = m.make_cache();
+  return m.forward(tokens, cache, &hooks, {.n_threads = 2});
+}
+
+}  // namespace
+
+TEST_SUITE("pipeline") {
+  TEST_CASE("int4 model file: written, mapped and run again with bit-identical logits") {
+    Built const b = build(test::seed());
+    test::TempDir dir("int4_file");
+    auto const path = dir / "m.gguf";
+    pipeline::write_int4_model(path, b.weights, *b.engine, tiny_tokenizer(64), b.info);
+
+    model::LlamaModel mem(b.weights, 64);
+    mem.set_linears(b.engine);
+    mem.set_kv_format(pipeline::kv_cache_format(b.weights.config, b.info.scheme, nullptr));
+    model::RowMatrixF const expect = logits(mem, b.info.online);
+
+    auto const info = pipeline::read_quantized_model_info(path);
+    REQUIRE(info);
+    CHECK(info->version == 2);
+    CHECK(info->dense == pipeline::DenseType::kF16);
+    pipeline::Int4Model const loaded = pipeline::load_int4_model(path, 64);
+    REQUIRE(loaded.tokenizer);
+    CHECK(loaded.tokenizer->tokens.size() == 64);
+    model::RowMatrixF const got = logits(*loaded.model, info->online);
+    CHECK(got == expect);
+    // Codes are used from the mapping: the decoder linears take about half a byte per weight.
+    std::size_t const params = 2 * (128 * 128 * 2 + 64 * 128 * 2 + 256 * 128 * 3);
+    CHECK(loaded.engine->linear_bytes() < params * 6 / 10);
+    CHECK(loaded.file_bytes < loaded.engine->linear_bytes() + loaded.engine->dense_bytes() + 64 * 1024);
+    CHECK(loaded.engine->layers()[0][0].codes() != b.engine->layers()[0][0].codes());
+
+    // The fake oracle of the file: dequantized weights + QuantizationHooks give the same logits.
+    model::LlamaModel const fake(pipeline::dequantized_weights(loaded.model->weights(), *loaded.engine), 64);
+    pipeline::QuantizationHooks hooks(fake.config(), info->scheme, info->online);
+    std::vector<int> const tokens = {1, 9, 4, 33, 7, 7, 60, 2, 15};
+    auto cache = fake.make_cache();
+    model::RowMatrixF const f = fake.forward(tokens, cache, &hooks, {.n_threads = 2});
+    CHECK((f - got).norm() / f.norm() <= 1e-4);
+  }
+
+  TEST_CASE("int4 model file: corrupt or truncated files give errors naming the file and tensor") {
+    Built const b = build(test::seed() + 1);
+    test::TempDir dir("int4_bad");
+    auto const path = dir / "m.gguf";
+    pipeline::write_int4_model(path, b.weights, *b.engine, tiny_tokenizer(64), b.info);
+    std::vector<char> bytes(std::filesystem::file_size(path));
+    std::ifstream(path, std::ios::binary).read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    auto write = [&](std::vector<char> const& data) {
+      auto const p = dir / "bad.gguf";
+      std::ofstream(p, std::ios::binary).write(data.data(), static_cast<std::streamsize>(data.size()));
+      return p;
+    };
+    {  // one nibble of blk.0.attn_q's codes changed: its row sum no longer matches
+      io::GgufFile const f(path);
+      auto const& t = f.tensor("blk.0.attn_q.codes");
+      std::vector<char> bad = bytes;
+      bad[f.data_offset() + t.offset + 3] ^= 0x01;
+      try {
+        (void)pipeline::load_int4_model(write(bad), 64);
+        FAIL("corrupt codes were accepted");
+      } catch (FormatError const& e) {
+        CHECK(std::string(e.what()).find("blk.0.attn_q") != std::string::npos);
+        CHECK(std::string(e.what()).find("bad.gguf") != std::string::npos);
+      }
+    }
+    {  // truncated in the tensor data
+      std::vector<char> bad(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(bytes.size() - 100));
+      CHECK_THROWS_AS((void)pipeline::load_int4_model(write(bad), 64), FormatError);
+    }
+    {  // a v1 file is refused by the engine with a clear message
+      model::LlamaWeights w = test::synthetic_llama(128, 1, 4, 2, 256, 64, 5);
+      pipeline::QuantizedModelInfo v1;
+      v1.scheme.rotation = pipeline::RotationKind::kHadamard;
+      v1.online = pipeline::transform_weights(w, v1.scheme, 1);
+      auto const p1 = dir / "v1.gguf";
+      pipeline::write_quantized_model(p1, w, tiny_tokenizer(64), v1);
+      CHECK_THROWS_WITH_AS((void)pipeline::load_int4_model(p1, 64),
+                           doctest::Contains("fake-quant path only"), UsageError);
+    }
+  }
+}
