@@ -33,5 +33,9 @@ CommandAction add_quantize_command(CLI::App& sub, CommonOptions& common);
 /// `dfrot inspect`: massive activations, kurtosis and per-token 4-bit error of the RMSNorm
 /// outputs, unrotated vs random orthogonal vs randomized Hadamard; optional SVG plot.
 CommandAction add_inspect_command(CLI::App& sub, CommonOptions& common);
+/// `dfrot run`: text generation (llama-cli style), streamed to stdout; speeds on stderr.
+CommandAction add_run_command(CLI::App& sub, CommonOptions& common);
+/// `dfrot bench`: prefill (pp) and decode (tg) throughput of models (llama-bench style).
+CommandAction add_bench_command(CLI::App& sub, CommonOptions& common);
 
 }  // namespace dfrot::app

@@ -16,6 +16,7 @@ PreparedModel prepare_model(LoadedModel& m, pipeline::QuantScheme const& s,
                             std::string const& calib_path, int n_threads) {
   PreparedModel out;
   auto const t0 = std::chrono::steady_clock::now();
+  out.source_tied = m.model->weights().is_tied();
   out.online = pipeline::transform_weights(m.model->weights(), s, n_threads);
   out.transform_seconds = seconds_since(t0);
 
@@ -29,7 +30,8 @@ PreparedModel prepare_model(LoadedModel& m, pipeline::QuantScheme const& s,
         std::fprintf(stderr, "\rgptq: layer %zu/%zu %-12s %6.0f s", p.layer + 1, p.n_layers,
                      std::string(pipeline::to_string(p.group)).c_str(), p.seconds);
         std::fflush(stderr);
-      });
+      },
+      &out.codes);
   if (gptq) {
     std::fprintf(stderr, "\ngptq: %zu linears, calibration forwards + Hessians %.1f s, solves %.1f s\n",
                  out.gptq.linears.size(), out.gptq.hessian_seconds, out.gptq.solve_seconds);

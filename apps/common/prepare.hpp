@@ -14,6 +14,8 @@ namespace dfrot::app {
 struct PreparedModel {
   pipeline::OnlineTransformOptions online;
   pipeline::SequentialGptqReport gptq;  ///< empty for RTN
+  pipeline::QuantizedLinears codes;     ///< every linear's codes and scales (w_bits < 16)
+  bool source_tied = false;             ///< the loaded model tied lm_head to its embeddings
   double transform_seconds = 0;         ///< norm fusion + rotations
   double quantize_seconds = 0;          ///< RTN or GPTQ (calibration forwards included)
 };

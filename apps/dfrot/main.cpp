@@ -29,6 +29,10 @@ Verb const kVerbs[] = {
      dfrot::app::add_hadamard_command},
     {"inspect", "Outliers of the RMSNorm outputs: massive tokens, kurtosis, 4-bit error, RO vs RH",
      dfrot::app::add_inspect_command},
+    {"run", "Generate text from a prompt (llama-cli style; --chat for the chat template)",
+     dfrot::app::add_run_command},
+    {"bench", "Prefill and decode throughput, tok/s (llama-bench style pp512 / tg128)",
+     dfrot::app::add_bench_command},
 };
 
 }  // namespace

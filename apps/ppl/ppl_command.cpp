@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "common/commands.hpp"
+#include "common/engine_setup.hpp"
 #include "common/model_loading.hpp"
 #include "common/prepare.hpp"
 #include "common/quant_flags.hpp"
@@ -44,14 +45,20 @@ CommandAction add_ppl_command(CLI::App& sub, CommonOptions& common) {
   sub.add_flag("--with-fp", o->with_fp,
                "also evaluate the unquantized model on the same windows and report both");
   QuantFlags const flags = add_quant_flags(sub);
-  return [o, flags, &common]() {
+  auto engine_flags = std::make_shared<EngineFlags>();
+  add_engine_flags(sub, *engine_flags);
+  return [o, flags, engine_flags, &common]() {
     // A file written by `dfrot quantize` is already transformed: reuse its scheme and transforms.
     std::optional<pipeline::QuantizedModelInfo> const stored =
         pipeline::read_quantized_model_info(o->model);
     pipeline::QuantScheme const scheme = stored ? flags.runtime_overlay(stored->scheme, o->model)
                                                 : flags.scheme(common.seed);
     auto const t0 = std::chrono::steady_clock::now();
-    LoadedModel loaded = load_model(o->model, o->tokenizer, o->ctx);
+    bool const packed = stored && stored->version == pipeline::kInt4ModelFileVersion;
+    EngineSetup setup;
+    LoadedModel loaded = packed ? load_quantized_file(o->model, *stored, scheme, o->ctx, *engine_flags,
+                                                      common.n_threads, setup)
+                                : load_model(o->model, o->tokenizer, o->ctx);
     double const load_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::string const text = read_text(o->text);
@@ -81,11 +88,16 @@ CommandAction add_ppl_command(CLI::App& sub, CommonOptions& common) {
     }
     double const prepare_s = prepared.transform_seconds + prepared.quantize_seconds;
     std::optional<pipeline::SkewPlan> const plan =
-        plan_quantizer_symmetry(loaded, scheme, prepared.online, o->calib, common.n_threads);
-    pipeline::QuantizationHooks hooks(loaded.model->config(), scheme, prepared.online,
-                                      plan ? &*plan : nullptr);
-    std::fprintf(stderr, "scheme: %s (prepared in %.1f s)\n", scheme.describe().c_str(), prepare_s);
-    auto const result = eval::perplexity(*loaded.model, tokens, popt, &hooks, show);
+        packed ? stored->plan
+               : plan_quantizer_symmetry(loaded, scheme, prepared.online, o->calib, common.n_threads);
+    if (!packed) {
+      if (stored) std::fprintf(stderr, "model: version-1 file (F32 weights): fake-quant path\n");
+      setup = setup_engine(loaded, scheme, prepared, plan ? &*plan : nullptr, *engine_flags,
+                           common.n_threads);
+    }
+    std::fprintf(stderr, "scheme: %s (prepared in %.1f s)\nengine: %s\n", scheme.describe().c_str(),
+                 prepare_s, setup.engine.c_str());
+    auto const result = eval::perplexity(*loaded.model, tokens, popt, setup.hooks.get(), show);
     std::fprintf(stderr, "\n");
     Report report({"scheme", "ppl", "windows", "predictions", "tokens", "prepare_s", "eval_s"});
     report.set("model", o->model);
@@ -93,6 +105,7 @@ CommandAction add_ppl_command(CLI::App& sub, CommonOptions& common) {
     report.set("ctx", o->ctx);
     report.set("threads", common.n_threads);
     report.set("seed", scheme.seed);
+    report.set("engine", setup.engine);
     report.set("transform_s", prepared.transform_seconds);
     report.set("quantize_s", prepared.quantize_seconds);
     if (plan) {

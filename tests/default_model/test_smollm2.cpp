@@ -12,6 +12,8 @@
 #include "dfrot/eval/perplexity.hpp"
 #include "dfrot/io/llama_checkpoint.hpp"
 #include "dfrot/model/llama_model.hpp"
+#include "dfrot/pipeline/int4_engine.hpp"
+#include "dfrot/pipeline/quantized_model.hpp"
 #include "dfrot/tokenizer/tokenizer.hpp"
 #include "support/test_util.hpp"
 
@@ -100,5 +102,52 @@ TEST_SUITE("default_model") {
     // A broken forward pass or tokenizer gives hundreds or more; a working 135M model ~10-40.
     CHECK(r.ppl > 3.0);
     CHECK(r.ppl < 60.0);
+  }
+
+  TEST_CASE("SmolLM2-135M: the int4 engine's perplexity equals the fake-quant path's (W4A16, W4A8)") {
+    // W4A4KV4 is not compared here: at 4-bit activations this model amplifies float rounding
+    // differences (~1e-7) into code flips and perplexity moves of several percent even between
+    // the fake path and itself under a 1e-6 input perturbation (docs/RESULTS.md); weight-only
+    // pins the packed weights, kernels and tied F16 head on the real model exactly, 8-bit
+    // activations the integer GEMM path up to those flips.
+    if (!model_available()) return;
+    auto const shared = test::shared_dir();
+    if (shared.empty()) {
+      MESSAGE("skipped: ../shared is absent");
+      return;
+    }
+    std::ifstream in(shared / "data/wikitext-2-raw/wiki.test.raw", std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    auto const tokens = loaded().tok->encode(text.str().substr(0, 12000), true);
+    for (int const a_bits : {16, 8}) {
+      CAPTURE(a_bits);
+      pipeline::QuantScheme s;
+      s.rotation = pipeline::RotationKind::kHadamard;
+      s.w_bits = 4;
+      s.a_bits = a_bits;
+      s.act.clip_ratio = 0.9f;
+      model::LlamaWeights w = loaded().model->weights();
+      auto const online = pipeline::transform_weights(w, s, 2);
+      pipeline::QuantizedLinears codes;
+      pipeline::quantize_weights_rtn(w, s, 2, &codes);
+      model::RowMatrix const head = pipeline::tied_head_transform(w);
+      REQUIRE(head.rows() == 576);  // SmolLM2 ties lm_head: stored once
+      pipeline::round_dense_weights(w, pipeline::DenseType::kF16, head);
+      eval::PerplexityOptions const popt{.ctx = 512, .chunks = 2, .n_threads = 2};
+      model::LlamaModel const fake(w, 512);
+      pipeline::QuantizationHooks hooks(w.config, s, online);
+      double const fake_ppl = eval::perplexity(fake, tokens, popt, &hooks).ppl;
+      auto engine = pipeline::make_int4_engine(w, codes, s, nullptr, pipeline::DenseType::kF16, head);
+      pipeline::release_dense_weights(w);
+      model::LlamaModel real(std::move(w), 512);
+      real.set_linears(engine);
+      pipeline::OnlineTransforms transforms(real.config(), online);
+      double const real_ppl = eval::perplexity(real, tokens, popt, &transforms).ppl;
+      MESSAGE("SmolLM2-135M W4A", a_bits, " (2 x 512 tokens): int4 engine ", real_ppl, ", fake path ", fake_ppl);
+      // Weight-only is deterministic up to float summation order; at 8 bits a few activation
+      // codes already flip (the fake path moves ~0.7% under a 1e-6 input perturbation itself).
+      CHECK(std::abs(real_ppl - fake_ppl) <= (a_bits == 16 ? 0.002 : 0.02) * fake_ppl);
+    }
   }
 }

@@ -172,6 +172,7 @@ TEST_SUITE("gemm") {
       std::size_t m, n_out, n_in;
     };
     for (Shape const sh : {Shape{1, 1, 8}, Shape{1, 192, 576}, Shape{3, 17, 12}, Shape{7, 33, 172},
+                           Shape{12, 576, 576}, Shape{12, 1536, 576}, Shape{12, 192, 1536},
                            Shape{13, 48, 64}, Shape{100, 40, 96}}) {
       PackedInt4Weights const w =
           PackedInt4Weights::from_quantized(quantized_weights(sh.n_out, sh.n_in, test::seed() + sh.n_in), "w");

@@ -38,10 +38,13 @@ struct Pair {
 /// transformed, RTN-quantized model, prefill of `tokens` (then `decode` more tokens one at a time).
 Pair fake_and_real(model::LlamaWeights w, pipeline::QuantScheme const& s, std::vector<int> const& tokens,
                    pipeline::DenseType dense, std::size_t decode = 0) {
+  bool const tied = w.is_tied();
   auto const online = pipeline::transform_weights(w, s, 2);
   pipeline::QuantizedLinears codes;
   pipeline::quantize_weights_rtn(w, s, 2, &codes);
-  pipeline::round_dense_weights(w, dense);  // the oracle uses the engine's dense weights
+  model::RowMatrix const head_transform = tied ? pipeline::tied_head_transform(w) : model::RowMatrix();
+  if (tied) REQUIRE(head_transform.rows() == static_cast<Eigen::Index>(w.config.hidden));
+  pipeline::round_dense_weights(w, dense, head_transform);  // the oracle uses the engine's dense weights
   std::size_t const n_prefill = tokens.size() - decode;
   auto run = [&](model::LlamaModel const& m, model::ForwardHooks* hooks) {
     auto cache = m.make_cache();
@@ -55,15 +58,16 @@ Pair fake_and_real(model::LlamaWeights w, pipeline::QuantScheme const& s, std::v
   };
   Pair p;
   {
-    model::LlamaModel const m(w, 64);
+    model::LlamaModel const m(w, 512);
     pipeline::QuantizationHooks hooks(w.config, s, online);
     auto [logits, bytes] = run(m, &hooks);
     p.fake = logits;
     p.fp32_cache_bytes = bytes;
   }
-  auto engine = pipeline::make_int4_engine(w, codes, s, nullptr, dense);
+  auto engine = pipeline::make_int4_engine(w, codes, s, nullptr, dense, head_transform);
+  CHECK(engine->tied() == tied);
   pipeline::release_dense_weights(w);
-  model::LlamaModel m(w, 64);
+  model::LlamaModel m(w, 512);
   m.set_linears(engine);
   m.set_kv_format(pipeline::kv_cache_format(w.config, s, nullptr));
   pipeline::OnlineTransforms transforms(w.config, online);
@@ -98,6 +102,16 @@ TEST_SUITE("pipeline") {
     std::vector<int> const tokens = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3};
     Pair const p = fake_and_real(w, paper_scheme(), tokens, pipeline::DenseType::kF16, 6);
     CHECK(relative_error(p.real, p.fake) <= 1e-4);
+  }
+
+  TEST_CASE("int4 engine: a tied lm_head is stored once, as the embeddings and a d x d transform") {
+    auto const w = test::synthetic_llama(128, 2, 4, 2, 256, 64, test::seed() + 4, /*tied=*/true);
+    std::vector<int> const tokens = {1, 2, 3, 50, 60, 7, 7, 8, 9, 10};
+    Pair const p = fake_and_real(w, paper_scheme(), tokens, pipeline::DenseType::kF16, 3);
+    CHECK(relative_error(p.real, p.fake) <= 1e-4);
+    // An independent lm_head (vocab > d, so E·M = L is overdetermined) has no such transform.
+    auto const untied = test::synthetic_llama(128, 1, 4, 2, 256, 256, test::seed() + 5);
+    CHECK(pipeline::tied_head_transform(untied).size() == 0);
   }
 
   TEST_CASE("int4 engine: symmetric KV and activations, per-token KV groups") {

@@ -40,9 +40,9 @@ struct Built {
   pipeline::QuantizedModelInfo info;
 };
 
-Built build(std::uint64_t seed) {
+Built build(std::uint64_t seed, bool tied = false) {
   Built b;
-  b.weights = test::synthetic_llama(128, 2, 4, 2, 256, 64, seed);
+  b.weights = test::synthetic_llama(128, 2, 4, 2, 256, 64, seed, tied);
   pipeline::QuantScheme& s = b.info.scheme;
   s.rotation = pipeline::RotationKind::kHadamard;
   s.w_bits = s.a_bits = s.k_bits = s.v_bits = 4;
@@ -51,7 +51,9 @@ Built build(std::uint64_t seed) {
   b.info.version = pipeline::kInt4ModelFileVersion;
   pipeline::QuantizedLinears codes;
   pipeline::quantize_weights_rtn(b.weights, s, 2, &codes);
-  b.engine = pipeline::make_int4_engine(b.weights, codes, s, nullptr);
+  b.engine = pipeline::make_int4_engine(
+      b.weights, codes, s, nullptr, pipeline::DenseType::kF16,
+      tied ? pipeline::tied_head_transform(b.weights) : model::RowMatrix());
   pipeline::release_dense_weights(b.weights);
   return b;
 }
@@ -67,9 +69,11 @@ model::RowMatrixF logits(model::LlamaModel const& m, pipeline::OnlineTransformOp
 
 TEST_SUITE("pipeline") {
   TEST_CASE("int4 model file: written, mapped and run again with bit-identical logits") {
-    Built const b = build(test::seed());
+    for (bool const tied : {false, true}) {
+    CAPTURE(tied);
+    Built const b = build(test::seed(), tied);
     test::TempDir dir("int4_file");
-    auto const path = dir / "m.gguf";
+    auto const path = dir / (tied ? "tied.gguf" : "m.gguf");
     pipeline::write_int4_model(path, b.weights, *b.engine, tiny_tokenizer(64), b.info);
 
     model::LlamaModel mem(b.weights, 64);
@@ -81,6 +85,7 @@ TEST_SUITE("pipeline") {
     REQUIRE(info);
     CHECK(info->version == 2);
     CHECK(info->dense == pipeline::DenseType::kF16);
+    CHECK((io::GgufFile(path).find_tensor("output.transform") != nullptr) == tied);
     pipeline::Int4Model const loaded = pipeline::load_int4_model(path, 64);
     REQUIRE(loaded.tokenizer);
     CHECK(loaded.tokenizer->tokens.size() == 64);
@@ -88,6 +93,7 @@ TEST_SUITE("pipeline") {
     CHECK(got == expect);
     // Codes are used from the mapping: the decoder linears take about half a byte per weight.
     std::size_t const params = 2 * (128 * 128 * 2 + 64 * 128 * 2 + 256 * 128 * 3);
+    CHECK(loaded.engine->tied() == tied);
     CHECK(loaded.engine->linear_bytes() < params * 6 / 10);
     CHECK(loaded.file_bytes < loaded.engine->linear_bytes() + loaded.engine->dense_bytes() + 64 * 1024);
     CHECK(loaded.engine->layers()[0][0].codes() != b.engine->layers()[0][0].codes());
@@ -99,6 +105,7 @@ TEST_SUITE("pipeline") {
     auto cache = fake.make_cache();
     model::RowMatrixF const f = fake.forward(tokens, cache, &hooks, {.n_threads = 2});
     CHECK((f - got).norm() / f.norm() <= 1e-4);
+    }
   }
 
   TEST_CASE("int4 model file: corrupt or truncated files give errors naming the file and tensor") {

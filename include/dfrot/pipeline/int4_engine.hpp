@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <Eigen/Cholesky>
+#include <Eigen/QR>
 #include <Eigen/Core>
 
 #include "dfrot/gemm/gemm.hpp"
@@ -101,17 +103,22 @@ using ActivationPlan = std::vector<std::array<quant::QuantConfig, 4>>;
 
 class Int4Linears final : public model::LinearLayers {
  public:
+  /// `lm_head` may be empty when the model ties it to the embeddings: then logits = E·(M·h) with
+  /// the d×d `head_transform` M (see tied_head_transform), and only E is stored.
   Int4Linears(model::ModelConfig const& c, std::vector<PackedLayer> layers, DenseMatrix embeddings,
-              DenseMatrix lm_head, ActivationPlan act)
+              DenseMatrix lm_head, ActivationPlan act, model::RowMatrix head_transform = {})
       : config_(c), layers_(std::move(layers)), embeddings_(std::move(embeddings)),
-        lm_head_(std::move(lm_head)), act_(std::move(act)) {
+        lm_head_(std::move(lm_head)), act_(std::move(act)), head_transform_(std::move(head_transform)) {
     DFROT_THROW_IF(layers_.size() != c.n_layers || act_.size() != c.n_layers, ShapeError,
                    "int4 engine: ", layers_.size(), " packed layers and ", act_.size(),
                    " activation plans for a ", c.n_layers, "-layer model");
-    DFROT_THROW_IF(embeddings_.rows() != c.vocab || embeddings_.cols() != c.hidden ||
-                       lm_head_.rows() != c.vocab || lm_head_.cols() != c.hidden,
+    bool const head_ok = tied() ? head_transform_.rows() == static_cast<Eigen::Index>(c.hidden) &&
+                                      head_transform_.cols() == static_cast<Eigen::Index>(c.hidden)
+                                : lm_head_.rows() == c.vocab && lm_head_.cols() == c.hidden;
+    DFROT_THROW_IF(embeddings_.rows() != c.vocab || embeddings_.cols() != c.hidden || !head_ok,
                    ShapeError, "int4 engine: embeddings ", embeddings_.rows(), "x",
                    embeddings_.cols(), " / lm_head ", lm_head_.rows(), "x", lm_head_.cols(),
+                   " / head transform ", head_transform_.rows(), "x", head_transform_.cols(),
                    ", expected ", c.vocab, "x", c.hidden);
     std::size_t const q = c.n_heads * c.head_dim, kv = c.n_kv_heads * c.head_dim;
     std::array<std::array<std::size_t, 2>, kLinearIds> const shapes = {{{q, c.hidden},
@@ -134,7 +141,18 @@ class Int4Linears final : public model::LinearLayers {
   void apply(std::size_t layer, model::LinearInput site, MatrixView<float const> x,
              std::span<MatrixView<float> const> outs, int n_threads) const override {
     if (site == model::LinearInput::kLmHead) {
-      lm_head_.multiply(x, outs[0], n_threads);
+      if (!tied()) {
+        lm_head_.multiply(x, outs[0], n_threads);
+        return;
+      }
+      using Stride = Eigen::OuterStride<>;
+      Eigen::Map<model::RowMatrix const, 0, Stride> const xm(
+          x.data(), static_cast<Eigen::Index>(x.rows()), static_cast<Eigen::Index>(x.cols()),
+          Stride(static_cast<Eigen::Index>(x.row_stride())));
+      head_input_.resize(xm.rows(), xm.cols());
+      head_input_.noalias() = xm * head_transform_.transpose();
+      embeddings_.multiply(MatrixView<float const>(head_input_.data(), x.rows(), x.cols()), outs[0],
+                           n_threads);
       return;
     }
     auto const first = first_linear(site);
@@ -156,6 +174,9 @@ class Int4Linears final : public model::LinearLayers {
   std::vector<PackedLayer> const& layers() const { return layers_; }
   DenseMatrix const& embeddings() const { return embeddings_; }
   DenseMatrix const& lm_head() const { return lm_head_; }
+  /// Whether the lm_head is the embeddings behind head_transform().
+  bool tied() const { return lm_head_.rows() == 0; }
+  model::RowMatrix const& head_transform() const { return head_transform_; }
   ActivationPlan const& activation_plan() const { return act_; }
 
   /// Bytes of the decoder linears (codes + scales + row sums) and of embeddings + lm_head.
@@ -165,7 +186,9 @@ class Int4Linears final : public model::LinearLayers {
       for (auto const& w : l) b += w.code_bytes() + w.n_out_pad() * 8;
     return b;
   }
-  std::size_t dense_bytes() const { return embeddings_.bytes() + lm_head_.bytes(); }
+  std::size_t dense_bytes() const {
+    return embeddings_.bytes() + lm_head_.bytes() + static_cast<std::size_t>(head_transform_.size()) * 4;
+  }
 
  private:
   static std::size_t first_linear(model::LinearInput site) {
@@ -184,7 +207,9 @@ class Int4Linears final : public model::LinearLayers {
   DenseMatrix embeddings_;
   DenseMatrix lm_head_;
   ActivationPlan act_;
+  model::RowMatrix head_transform_;
   mutable gemm::QuantizedActivations codes_;  ///< one forward at a time (LinearLayers contract)
+  mutable model::RowMatrix head_input_;
 };
 
 /// The activation quantizer of every (layer, site) for a scheme: `s.act` with bits a_bits
@@ -241,13 +266,40 @@ inline std::string int4_engine_unsupported(QuantScheme const& s) {
   return {};
 }
 
+/// For a model whose source tied lm_head to the embeddings: the d×d M with lm_head = E·M for the
+/// transformed E and lm_head (norm fusion and R1 make them differ: M = R1ᵀ·diag(g)·R1), found by
+/// least squares in float64 and accepted only when every row is reproduced to 1e-5 relative.
+/// Storing E once instead of E and lm_head saves vocab·d values (57 MB of F16 on SmolLM2).
+/// Returns an empty matrix when no such M exists (e.g. --emb-mean, or an untied source).
+inline model::RowMatrix tied_head_transform(model::LlamaWeights const& w) {
+  if (w.is_tied()) return model::RowMatrix::Identity(static_cast<Eigen::Index>(w.config.hidden),
+                                                     static_cast<Eigen::Index>(w.config.hidden));
+  Eigen::MatrixXd const e = w.tok_embeddings.cast<double>();
+  Eigen::MatrixXd const l = w.output.cast<double>();
+  Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(e.cols(), e.cols());
+  gram.selfadjointView<Eigen::Lower>().rankUpdate(e.transpose());
+  Eigen::LLT<Eigen::MatrixXd> llt(gram.selfadjointView<Eigen::Lower>());
+  // Normal equations when E has full column rank (vocab ≫ d); else the minimum-norm solution.
+  Eigen::MatrixXd const m = llt.info() == Eigen::Success
+                                ? Eigen::MatrixXd(llt.solve(e.transpose() * l))
+                                : Eigen::MatrixXd(e.completeOrthogonalDecomposition().solve(l));
+  if (!m.allFinite()) return {};
+  Eigen::MatrixXd const fit = e * m;
+  for (Eigen::Index r = 0; r < e.rows(); ++r) {
+    double const ref = l.row(r).norm();
+    if (!((fit.row(r) - l.row(r)).norm() <= 1e-5 * ref + 1e-30)) return {};
+  }
+  return m.cast<float>();
+}
+
 /// Packs a transformed model whose weights were quantized with `codes` (RTN or GPTQ) into the
 /// engine. The embeddings and lm_head are taken from `w` in `dense`.
 /// \throws UsageError when the scheme is not supported (int4_engine_unsupported).
 inline std::shared_ptr<Int4Linears> make_int4_engine(model::LlamaWeights const& w,
                                                      QuantizedLinears const& codes,
                                                      QuantScheme const& s, SkewPlan const* plan,
-                                                     DenseType dense = DenseType::kF16) {
+                                                     DenseType dense = DenseType::kF16,
+                                                     model::RowMatrix head_transform = {}) {
   std::string const why = int4_engine_unsupported(s);
   DFROT_THROW_IF(!why.empty(), UsageError, "int4 engine: ", why, "; use --fake");
   model::ModelConfig const& c = w.config;
@@ -260,22 +312,27 @@ inline std::shared_ptr<Int4Linears> make_int4_engine(model::LlamaWeights const& 
           codes.layers[l][i], str_cat("blk.", l, ".", gguf_stem(static_cast<LinearId>(i))));
     }
   }
-  return std::make_shared<Int4Linears>(c, std::move(layers),
-                                       DenseMatrix::make(w.tok_embeddings, dense, "token_embd"),
-                                       DenseMatrix::make(w.lm_head(), dense, "output"),
-                                       activation_plan(c, s, plan));
+  bool const tied = head_transform.size() != 0;
+  return std::make_shared<Int4Linears>(
+      c, std::move(layers), DenseMatrix::make(w.tok_embeddings, dense, "token_embd"),
+      tied ? DenseMatrix() : DenseMatrix::make(w.lm_head(), dense, "output"),
+      activation_plan(c, s, plan), std::move(head_transform));
 }
 
 /// Rounds the embeddings and lm_head of `w` to the values `type` stores (F16: nearest even), so the
 /// fake-quant path computes with exactly the engine's dense weights (its oracle must: a 4-bit
 /// model amplifies even F16 rounding through the activation quantizers).
-inline void round_dense_weights(model::LlamaWeights& w, DenseType type) {
-  if (type != DenseType::kF16) return;
+/// With a tied head transform M the lm_head becomes (rounded E)·M, as the engine computes it.
+inline void round_dense_weights(model::LlamaWeights& w, DenseType type,
+                                model::RowMatrix const& head_transform = {}) {
   auto round = [](model::RowMatrix& m) {
     for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = f16_bits_to_float(float_to_f16_bits(m.data()[i]));
   };
-  round(w.tok_embeddings);
-  if (!w.is_tied()) round(w.output);
+  if (type == DenseType::kF16) {
+    round(w.tok_embeddings);
+    if (!w.is_tied()) round(w.output);
+  }
+  if (head_transform.size() != 0) w.output = w.tok_embeddings * head_transform;
 }
 
 /// Drops the FP32 decoder matrices and embeddings of `w` once an engine holds them.

@@ -44,6 +44,7 @@ struct QuantizedModelInfo {
   std::uint32_t version = kModelFileVersion;  ///< 1: F32 weights (fake path), 2: packed int4
   DenseType dense = DenseType::kF16;          ///< v2: embeddings / lm_head storage
   std::optional<SkewPlan> plan;               ///< v2 with auto-asym: the measured symmetries
+  std::string chat_template;  ///< the source model's tokenizer.chat_template (written when set)
 };
 
 namespace detail {
@@ -130,6 +131,7 @@ inline void set_model_metadata(io::GgufWriter& g, std::filesystem::path const& p
   if (tok.unk_id >= 0) g.set("tokenizer.ggml.unknown_token_id", gguf_u32(static_cast<std::uint32_t>(tok.unk_id)));
   g.set("tokenizer.ggml.add_bos_token", gguf_bool(tok.add_bos));
   g.set("tokenizer.ggml.add_space_prefix", gguf_bool(tok.add_space_prefix));
+  if (!info.chat_template.empty()) g.set("tokenizer.chat_template", gguf_string(info.chat_template));
 
   QuantScheme const& s = info.scheme;
   g.set("dfrot.format_version", gguf_u32(version));
@@ -305,7 +307,9 @@ inline QuantizedModelInfo read_info(io::GgufFile const& f) {
 
 
 /// \name Version 2: the int4 engine's file (`dfrot quantize`, default)
-/// Tensors: token_embd.weight and output.weight in F16 (or F32, dfrot.dense_type), output_norm,
+/// Tensors: token_embd.weight and output.weight in F16 (or F32, dfrot.dense_type) — or, when the
+/// source model ties them, token_embd.weight and the F32 d×d `output.transform` M with
+/// lm_head = E·M (tied_head_transform) — output_norm,
 /// blk.N.attn_norm / ffn_norm and rope_freqs in F32, and for each decoder linear blk.N.<stem>
 /// (attn_q, attn_k, attn_v, attn_output, ffn_gate, ffn_up, ffn_down) three tensors in the panel
 /// layout of gemm/packed_int4_weights.hpp: `<stem>.codes` I8 [n_out_pad, k_pad/2] (offset-binary
@@ -341,7 +345,13 @@ inline void write_int4_model(std::filesystem::path const& path, model::LlamaWeig
   };
   add_dense("token_embd.weight", e.embeddings());
   add_vec("output_norm.weight", w.norm);
-  add_dense("output.weight", e.lm_head());
+  if (e.tied()) {
+    model::RowMatrix const& m = e.head_transform();
+    g.add_f32_tensor("output.transform", {static_cast<std::size_t>(m.rows()), static_cast<std::size_t>(m.cols())},
+                     std::span<float const>(m.data(), static_cast<std::size_t>(m.size())));
+  } else {
+    add_dense("output.weight", e.lm_head());
+  }
   if (!w.rope_freq_factors.empty())
     g.add_f32_tensor("rope_freqs.weight", {w.rope_freq_factors.size()}, w.rope_freq_factors);
   for (std::size_t l = 0; l < c.n_layers; ++l) {
@@ -457,12 +467,23 @@ inline Int4Model load_int4_model(std::filesystem::path const& path, std::size_t 
     }
   }
   DenseMatrix emb = detail::dense_tensor(f, file, "token_embd.weight", out.info.dense, c.vocab, d);
-  DenseMatrix head = detail::dense_tensor(f, file, "output.weight", out.info.dense, c.vocab, d);
+  model::RowMatrix head_transform;
+  DenseMatrix head;
+  if (f.find_tensor("output.transform") != nullptr) {  // lm_head tied to the embeddings
+    std::span<float const> const m =
+        detail::typed_tensor<float>(f, "output.transform", io::GgmlType::kF32, {d, d});
+    head_transform = Eigen::Map<model::RowMatrix const>(m.data(), static_cast<Eigen::Index>(d),
+                                                        static_cast<Eigen::Index>(d));
+    DFROT_THROW_IF(!head_transform.allFinite(), FormatError, f.where(),
+                   ": tensor 'output.transform' is not finite");
+  } else {
+    head = detail::dense_tensor(f, file, "output.weight", out.info.dense, c.vocab, d);
+  }
   std::string const why = int4_engine_unsupported(s);
   DFROT_THROW_IF(!why.empty(), UsageError, f.where(), ": the int4 engine cannot run this scheme: ", why);
   SkewPlan const* plan = out.info.plan ? &*out.info.plan : nullptr;
   auto engine = std::make_shared<Int4Linears>(c, std::move(layers), std::move(emb), std::move(head),
-                                              activation_plan(c, s, plan));
+                                              activation_plan(c, s, plan), std::move(head_transform));
   out.tokenizer = io::tokenizer_from_gguf(f);
   out.model = std::make_unique<model::LlamaModel>(std::move(w), max_positions);
   out.model->set_linears(engine);
@@ -484,7 +505,7 @@ inline model::LlamaWeights dequantized_weights(model::LlamaWeights const& norms,
     return r;
   };
   w.tok_embeddings = dense(e.embeddings());
-  w.output = dense(e.lm_head());
+  w.output = e.tied() ? model::RowMatrix(w.tok_embeddings * e.head_transform()) : dense(e.lm_head());
   w.layers.resize(norms.layers.size());
   for (std::size_t l = 0; l < w.layers.size(); ++l) {
     w.layers[l].attention_norm = norms.layers[l].attention_norm;

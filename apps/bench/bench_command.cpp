@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: Apache-2.0
+// `dfrot bench -m MODEL [-m MODEL2 ...] [-p 512] [-n 128] [-r 5] [--json]`: llama-bench's figures.
+// pp<P>: prefill of P fixed pseudo-random tokens into an empty cache; tg<N>: N single-token decode
+// steps from an empty cache. One warm-up run each, then -r timed repetitions; the report gives the
+// median tokens per second and the spread (min / max) per (model, test).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/commands.hpp"
+#include "common/inference_model.hpp"
+#include "common/report.hpp"
+#include "dfrot/core/format.hpp"
+#include "dfrot/core/parallel.hpp"
+
+namespace dfrot::app {
+
+namespace {
+struct BenchOptions {
+  std::vector<std::string> models;
+  std::string tokenizer;
+  std::size_t n_prompt = 512;
+  std::size_t n_gen = 128;
+  int reps = 5;
+};
+
+/// Bytes of a model file, or of every file under a model directory.
+std::uintmax_t model_bytes(std::string const& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) {
+    std::uintmax_t const n = fs::file_size(path, ec);
+    return ec ? 0 : n;
+  }
+  std::uintmax_t total = 0;
+  for (auto const& e : fs::recursive_directory_iterator(path, ec)) {
+    if (e.is_regular_file(ec)) total += e.file_size(ec);
+  }
+  return total;
+}
+
+/// GGUF files and HF directories bring their own tokenizer; --tokenizer is for the others.
+bool carries_tokenizer(std::string const& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return true;
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  in.read(magic, 4);
+  return in && std::string_view(magic, 4) == "GGUF";
+}
+
+struct Spread {
+  double median = 0, min = 0, max = 0;
+};
+
+Spread spread(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  std::size_t const n = v.size();
+  return {n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]), v.front(), v.back()};
+}
+
+double rounded(double x, double scale) { return std::round(x * scale) / scale; }
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+}  // namespace
+
+CommandAction add_bench_command(CLI::App& sub, CommonOptions& common) {
+  auto o = std::make_shared<BenchOptions>();
+  sub.add_option("-m,--model", o->models, "model(s) to benchmark (repeat -m for several)")
+      ->required()
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  sub.add_option("--tokenizer", o->tokenizer,
+                 "tokenizer for the models that carry none (llama2.c .bin: tokenizer.bin)");
+  sub.add_option("-p,--n-prompt", o->n_prompt, "prompt tokens of the prefill test (0 = skip)")
+      ->capture_default_str();
+  sub.add_option("-n,--n-gen", o->n_gen, "tokens of the decode test (0 = skip)")
+      ->capture_default_str();
+  sub.add_option("-r,--repetitions", o->reps, "timed repetitions per test (after one warm-up)")
+      ->capture_default_str();
+  return [o, &common]() {
+    DFROT_THROW_IF(o->reps < 1, UsageError, "-r ", o->reps, ": at least one repetition");
+    DFROT_THROW_IF(o->n_prompt == 0 && o->n_gen == 0, UsageError,
+                   "-p 0 and -n 0: nothing to benchmark");
+    int const threads = resolve_threads(common.n_threads);
+    Report report({"model", "size_MB", "load_s", "engine", "test", "threads", "tok_s", "min", "max"});
+    report.set("repetitions", o->reps);
+    report.set("seed", common.seed);
+    for (std::size_t mi = 0; mi < o->models.size(); ++mi) {
+      std::string const& path = o->models[mi];
+      auto const t0 = std::chrono::steady_clock::now();
+      InferenceModel m = load_inference_model(path, carries_tokenizer(path) ? "" : o->tokenizer,
+                                              std::max<std::size_t>({o->n_prompt, o->n_gen, 1}),
+                                              common.n_threads);
+      double const load_s = seconds_since(t0);
+      double const size_mb = static_cast<double>(model_bytes(path)) / 1e6;
+      model::LlamaModel const& lm = *m.loaded.model;
+      std::fprintf(stderr, "model %zu/%zu: %s (%s), engine %s, %.1f MB, loaded in %.2f s\n",
+                   mi + 1, o->models.size(), path.c_str(), model::describe(lm.config()).c_str(),
+                   m.engine.c_str(), size_mb, load_s);
+      // Fixed pseudo-random ids (the same for every model with the same vocabulary and seed).
+      std::mt19937_64 rng(common.seed);
+      std::uniform_int_distribution<int> pick(0, static_cast<int>(lm.config().vocab) - 1);
+      std::vector<int> ids(std::max(o->n_prompt, o->n_gen));
+      for (int& id : ids) id = pick(rng);
+      model::ForwardOptions const fopt{.n_threads = common.n_threads};
+      auto const run_test = [&](std::string const& name, std::size_t n, auto&& once) {
+        std::vector<double> rates;
+        for (int rep = 0; rep <= o->reps; ++rep) {  // rep 0 = warm-up
+          model::KvCache cache = lm.make_cache();      // empty, allocated outside the timing
+          auto const s0 = std::chrono::steady_clock::now();
+          once(cache);
+          double const s = seconds_since(s0);
+          std::string note = "warm-up";
+          if (rep > 0) {
+            rates.push_back(static_cast<double>(n) / s);
+            note = str_cat("run ", rep, "/", o->reps, ": ", static_cast<long>(rates.back()),
+                           " tok/s");
+          }
+          std::fprintf(stderr, "\r  %s: %s        ", name.c_str(), note.c_str());
+          std::fflush(stderr);
+        }
+        Spread const r = spread(rates);
+        std::fprintf(stderr, "\r  %s: median %.1f tok/s (min %.1f, max %.1f)          \n",
+                     name.c_str(), r.median, r.min, r.max);
+        report.add_row({path, rounded(size_mb, 100), rounded(load_s, 1000), m.engine, name, threads,
+                        rounded(r.median, 100), rounded(r.min, 100), rounded(r.max, 100)});
+      };
+      if (o->n_prompt > 0) {
+        std::span<int const> const prompt(ids.data(), o->n_prompt);
+        run_test(str_cat("pp", o->n_prompt), o->n_prompt, [&](model::KvCache& cache) {
+          (void)lm.forward(prompt, cache, m.hooks.get(), fopt);
+        });
+      }
+      if (o->n_gen > 0) {
+        run_test(str_cat("tg", o->n_gen), o->n_gen, [&](model::KvCache& cache) {
+          for (std::size_t i = 0; i < o->n_gen; ++i)
+            (void)lm.forward(std::span<int const>(&ids[i], 1), cache, m.hooks.get(), fopt);
+        });
+      }
+    }
+    report.print(common.json);
+    return 0;
+  };
+}
+
+}  // namespace dfrot::app
