@@ -140,7 +140,7 @@ CommandAction add_bench_command(CLI::App& sub, CommonOptions& common) {
       if (o->n_prompt > 0) {
         std::span<int const> const prompt(ids.data(), o->n_prompt);
         run_test(str_cat("pp", o->n_prompt), o->n_prompt, [&](model::KvCache& cache) {
-          (void)lm.forward(prompt, cache, m.hooks.get(), fopt);
+          (void)lm.forward_last(prompt, cache, m.hooks.get(), fopt);  // logits of the last token, as llama-bench
         });
       }
       if (o->n_gen > 0) {

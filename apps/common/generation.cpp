@@ -196,7 +196,7 @@ GenerationResult generate(model::LlamaModel const& m, model::ForwardHooks* hooks
   model::ForwardOptions const fopt{.n_threads = o.n_threads};
   model::KvCache cache = m.make_cache();
   auto t0 = std::chrono::steady_clock::now();
-  model::RowMatrixF logits = m.forward(prompt, cache, hooks, fopt);
+  model::RowMatrixF logits = m.forward_last(prompt, cache, hooks, fopt);
   r.prefill_seconds = seconds_since(t0);
   auto const last_row = [&] {
     return std::span<float const>(logits.data() + (logits.rows() - 1) * logits.cols(),

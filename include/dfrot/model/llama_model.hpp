@@ -177,6 +177,17 @@ class LlamaModel {
     return logits(view_const(hidden), n_threads);
   }
 
+  /// forward_hidden, then the logits of the last position only [1, vocab] — what generation and
+  /// llama-bench's prompt processing need (the lm_head is ~20% of a 4-bit model's prefill work).
+  RowMatrixF forward_last(std::span<int const> tokens, KvCache& cache, ForwardHooks* hooks = nullptr,
+                          ForwardOptions const& opt = {}) const {
+    DFROT_THROW_IF(tokens.empty(), ShapeError, "forward_last: no tokens");
+    RowMatrixF const hidden = forward_hidden(tokens, cache, hooks, opt);
+    return logits(MatrixView<float const>(hidden.data() + (tokens.size() - 1) * static_cast<std::size_t>(hidden.cols()), 1,
+                                          static_cast<std::size_t>(hidden.cols())),
+                  opt.n_threads);
+  }
+
   /// forward_hidden followed by logits.
   RowMatrixF forward(std::span<int const> tokens, KvCache& cache, ForwardHooks* hooks = nullptr,
                      ForwardOptions const& opt = {}) const {
@@ -281,12 +292,9 @@ class LlamaModel {
             Eigen::Index const visible = static_cast<Eigen::Index>(first) + r0 + t + 1;
             auto row = s.row(t);
             float const mx = row.head(visible).maxCoeff();
-            float sum = 0;
-            for (Eigen::Index j = 0; j < visible; ++j) {
-              row(j) = std::exp(row(j) - mx);
-              sum += row(j);
-            }
-            row.head(visible) /= sum;
+            // Eigen's vectorized exp: the scalar libm loop was ~7% of a 4-bit prefill.
+            row.head(visible) = (row.head(visible).array() - mx).exp();
+            row.head(visible) /= row.head(visible).sum();
             row.tail(keys - visible).setZero();
           }
           Map oh(out.data() + r0 * out.cols() + q_col, rows, d_h, Stride(out.cols()));
