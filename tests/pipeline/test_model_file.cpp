@@ -52,7 +52,10 @@ TEST_SUITE("pipeline") {
     auto const online = pipeline::transform_weights(w, s, 1);
     pipeline::quantize_weights_rtn(w, s, 1);
     auto const path = dir / "q.gguf";
-    pipeline::write_quantized_model(path, w, tiny_tokenizer(40), {s, online});
+    pipeline::QuantizedModelInfo written;
+    written.scheme = s;
+    written.online = online;
+    pipeline::write_quantized_model(path, w, tiny_tokenizer(40), written);
 
     auto const info = pipeline::read_quantized_model_info(path);
     REQUIRE(info.has_value());
