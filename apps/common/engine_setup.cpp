@@ -22,7 +22,9 @@ namespace {
 std::string describe_engine(pipeline::QuantScheme const& s, pipeline::DenseType dense) {
   std::string const kernel =
       s.a_bits >= 16 ? "W4A16" : str_cat("W4A", s.a_bits);
-  return str_cat("int4 (", kernel, " ", to_string(dispatched_isa<gemm::kIntGemmIsas>(active_isa())),
+  Isa const isa = s.a_bits >= 16 ? dispatched_isa<gemm::kFloatGemmIsas>(active_isa())
+                                 : dispatched_isa<gemm::kIntGemmIsas>(active_isa());
+  return str_cat("int4 (", kernel, " ", to_string(isa),
                  ", K", s.k_bits, "V", s.v_bits, " cache, ", to_string(dense), " embeddings/lm_head)");
 }
 }  // namespace
