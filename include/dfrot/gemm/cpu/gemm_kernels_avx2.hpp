@@ -219,6 +219,11 @@ inline void w4a16_gemm(W4A16Args const& g, std::size_t t0, std::size_t t1, std::
 inline void f16_gemm(F16GemvArgs const& g, std::size_t t0, std::size_t t1, std::size_t o0,
                      std::size_t o1) noexcept {
   std::size_t o = o0;
+  if (t1 - t0 == 1) {  // decode: 8 independent rows keep the FMA pipes busy (bandwidth-bound)
+    for (; o + 8 <= o1; o += 8) detail::f16_block<1, 8>(g, t0, o);
+    for (; o < o1; ++o) detail::f16_block<1, 1>(g, t0, o);
+    return;
+  }
   for (; o + 2 <= o1; o += 2) {
     detail::over_tokens<4>(t0, t1, [&]<int MB>(std::size_t t) { detail::f16_block<MB, 2>(g, t, o); });
   }
