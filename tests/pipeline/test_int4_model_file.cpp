@@ -11,28 +11,13 @@
 #include "dfrot/pipeline/quantized_model.hpp"
 #include "io/io_test_util.hpp"
 #include "model/synthetic_model.hpp"
+#include "pipeline/tiny_tokenizer.hpp"
 #include "support/test_util.hpp"
 
 using namespace dfrot;
 
 namespace {
 
-io::TokenizerData tiny_tokenizer(std::size_t vocab) {
-  io::TokenizerData t;
-  t.kind = io::TokenizerData::Kind::kSentencePieceBpe;
-  for (std::size_t i = 0; i < vocab; ++i) {
-    t.tokens.push_back(i < 3 ? std::vector<std::string>{"<unk>", "<s>", "</s>"}[i]
-                             : str_cat("\xe2\x96\x81t", i));
-    t.scores.push_back(-static_cast<float>(i));
-    t.token_types.push_back(i < 3 ? (i == 0 ? io::kTokenUnknown : io::kTokenControl)
-                                  : io::kTokenNormal);
-  }
-  t.unk_id = 0;
-  t.bos_id = 1;
-  t.eos_id = 2;
-  t.pre = "default";
-  return t;
-}
 
 struct Built {
   model::LlamaWeights weights;  ///< transformed, norms only after release
@@ -74,7 +59,7 @@ TEST_SUITE("pipeline") {
     Built const b = build(test::seed(), tied);
     test::TempDir dir("int4_file");
     auto const path = dir / (tied ? "tied.gguf" : "m.gguf");
-    pipeline::write_int4_model(path, b.weights, *b.engine, tiny_tokenizer(64), b.info);
+    pipeline::write_int4_model(path, b.weights, *b.engine, test::tiny_tokenizer(64), b.info);
 
     model::LlamaModel mem(b.weights, 64);
     mem.set_linears(b.engine);
@@ -112,7 +97,7 @@ TEST_SUITE("pipeline") {
     Built const b = build(test::seed() + 1);
     test::TempDir dir("int4_bad");
     auto const path = dir / "m.gguf";
-    pipeline::write_int4_model(path, b.weights, *b.engine, tiny_tokenizer(64), b.info);
+    pipeline::write_int4_model(path, b.weights, *b.engine, test::tiny_tokenizer(64), b.info);
     std::vector<char> bytes(std::filesystem::file_size(path));
     std::ifstream(path, std::ios::binary).read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     auto write = [&](std::vector<char> const& data) {
@@ -143,7 +128,7 @@ TEST_SUITE("pipeline") {
       v1.scheme.rotation = pipeline::RotationKind::kHadamard;
       v1.online = pipeline::transform_weights(w, v1.scheme, 1);
       auto const p1 = dir / "v1.gguf";
-      pipeline::write_quantized_model(p1, w, tiny_tokenizer(64), v1);
+      pipeline::write_quantized_model(p1, w, test::tiny_tokenizer(64), v1);
       CHECK_THROWS_WITH_AS((void)pipeline::load_int4_model(p1, 64),
                            doctest::Contains("fake-quant path only"), UsageError);
     }

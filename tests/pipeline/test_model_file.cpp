@@ -9,28 +9,10 @@
 #include "dfrot/pipeline/quantized_model.hpp"
 #include "io/io_test_util.hpp"
 #include "model/synthetic_model.hpp"
+#include "pipeline/tiny_tokenizer.hpp"
 #include "support/test_util.hpp"
 
 using namespace dfrot;
-
-namespace {
-io::TokenizerData tiny_tokenizer(std::size_t vocab) {
-  io::TokenizerData t;
-  t.kind = io::TokenizerData::Kind::kSentencePieceBpe;
-  for (std::size_t i = 0; i < vocab; ++i) {
-    t.tokens.push_back(i < 3 ? std::vector<std::string>{"<unk>", "<s>", "</s>"}[i]
-                             : str_cat("\xe2\x96\x81t", i));
-    t.scores.push_back(-static_cast<float>(i));
-    t.token_types.push_back(i < 3 ? (i == 0 ? io::kTokenUnknown : io::kTokenControl)
-                                  : io::kTokenNormal);
-  }
-  t.unk_id = 0;
-  t.bos_id = 1;
-  t.eos_id = 2;
-  t.pre = "default";
-  return t;
-}
-}  // namespace
 
 TEST_SUITE("pipeline") {
   TEST_CASE("model file: a quantized model saved and loaded again gives the same logits") {
@@ -55,7 +37,7 @@ TEST_SUITE("pipeline") {
     pipeline::QuantizedModelInfo written;
     written.scheme = s;
     written.online = online;
-    pipeline::write_quantized_model(path, w, tiny_tokenizer(40), written);
+    pipeline::write_quantized_model(path, w, test::tiny_tokenizer(40), written);
 
     auto const info = pipeline::read_quantized_model_info(path);
     REQUIRE(info.has_value());
@@ -68,7 +50,7 @@ TEST_SUITE("pipeline") {
 
     io::LlamaCheckpoint ck = io::load_llama_checkpoint(path);
     REQUIRE(ck.tokenizer.has_value());
-    CHECK(ck.tokenizer->tokens == tiny_tokenizer(40).tokens);
+    CHECK(ck.tokenizer->tokens == test::tiny_tokenizer(40).tokens);
     CHECK(ck.tokenizer->bos_id == 1);
     model::LlamaWeights loaded = model::make_llama_weights(std::move(ck));
     CHECK_FALSE(loaded.is_tied());
