@@ -306,27 +306,13 @@ void BM_gemm_w4a16(benchmark::State& state) {
   report(state, sh, b, int4_weight_bytes(w), s);
 }
 
-/// Sets Eigen's thread count for a scope.
-class ScopedEigenThreads {
- public:
-  explicit ScopedEigenThreads(int threads) : previous_(Eigen::nbThreads()) {
-    Eigen::setNbThreads(threads);
-  }
-  ~ScopedEigenThreads() { Eigen::setNbThreads(previous_); }
-  ScopedEigenThreads(ScopedEigenThreads const&) = delete;
-  ScopedEigenThreads& operator=(ScopedEigenThreads const&) = delete;
-
- private:
-  int previous_;
-};
-
 void BM_gemm_f16(benchmark::State& state) {
   Shape const sh = shape_of(state);
   if (!isa_available(state, sh.isa)) return;
   // gemm_f16's prefill path (M > kF16DirectTokens) calls Eigen's GEMM outside any OpenMP region
   // when n_threads = 1, and Eigen then parallelizes over all OpenMP threads regardless of
   // n_threads: pin Eigen to 1 thread so this is the 1-thread figure the other benchmarks give.
-  ScopedEigenThreads const one_eigen_thread(1);
+  bench::ScopedEigenThreads const one_eigen_thread(1);
   gemm::F16Matrix const& w = f16_weights(sh.n, sh.k);
   std::vector<float> const x = gaussian(sh.m * sh.k, 17, 1.0);
   MatrixView<float const> const xv(x.data(), sh.m, sh.k);

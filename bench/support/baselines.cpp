@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "support/baselines.hpp"
+#include "support/bench_util.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -25,20 +26,6 @@ namespace dfrot::bench {
 namespace {
 
 using RowMatrixXf = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
-/// Sets Eigen's thread count for a scope.
-class ScopedEigenThreads {
- public:
-  explicit ScopedEigenThreads(int threads) : previous_(Eigen::nbThreads()) {
-    Eigen::setNbThreads(threads);
-  }
-  ~ScopedEigenThreads() { Eigen::setNbThreads(previous_); }
-  ScopedEigenThreads(ScopedEigenThreads const&) = delete;
-  ScopedEigenThreads& operator=(ScopedEigenThreads const&) = delete;
-
- private:
-  int previous_;
-};
 
 /// XOR of every 64-bit word of [p, p + bytes) (the tail bytes folded in one by one).
 std::uint64_t read_all(unsigned char const* p, std::size_t bytes) {

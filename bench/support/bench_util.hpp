@@ -6,6 +6,8 @@
 
 #include <chrono>
 
+#include <Eigen/Core>
+
 #include "dfrot/core/aligned_buffer.hpp"
 #include "dfrot/core/isa.hpp"
 #include "dfrot/core/rng.hpp"
@@ -42,5 +44,19 @@ double timed_loop(benchmark::State& state, Body&& body) {
   }
   return total / static_cast<double>(state.iterations());
 }
+
+/// Sets Eigen's thread count for a scope.
+class ScopedEigenThreads {
+ public:
+  explicit ScopedEigenThreads(int threads) : previous_(Eigen::nbThreads()) {
+    Eigen::setNbThreads(threads);
+  }
+  ~ScopedEigenThreads() { Eigen::setNbThreads(previous_); }
+  ScopedEigenThreads(ScopedEigenThreads const&) = delete;
+  ScopedEigenThreads& operator=(ScopedEigenThreads const&) = delete;
+
+ private:
+  int previous_;
+};
 
 }  // namespace dfrot::bench

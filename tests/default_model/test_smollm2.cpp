@@ -51,6 +51,14 @@ Loaded const& loaded() {
   return l;
 }
 
+/// The first `bytes` of ../shared's WikiText-2 raw test split.
+std::string wiki_test_prefix(std::filesystem::path const& shared, std::size_t bytes) {
+  std::ifstream in(shared / "data/wikitext-2-raw/wiki.test.raw", std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str().substr(0, bytes);
+}
+
 }  // namespace
 
 TEST_SUITE("default_model") {
@@ -92,11 +100,7 @@ TEST_SUITE("default_model") {
       MESSAGE("skipped: ../shared is absent");
       return;
     }
-    std::ifstream in(shared / "data/wikitext-2-raw/wiki.test.raw", std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    std::string const text = s.str().substr(0, 6000);
-    auto const tokens = loaded().tok->encode(text, true);
+    auto const tokens = loaded().tok->encode(wiki_test_prefix(shared, 6000), true);
     auto const r = eval::perplexity(*loaded().model, tokens, {.ctx = 512, .chunks = 1, .n_threads = 2});
     MESSAGE("SmolLM2-135M ppl on the first 512 tokens of wiki.test.raw: ", r.ppl);
     // A broken forward pass or tokenizer gives hundreds or more; a working 135M model ~10-40.
@@ -116,10 +120,7 @@ TEST_SUITE("default_model") {
       MESSAGE("skipped: ../shared is absent");
       return;
     }
-    std::ifstream in(shared / "data/wikitext-2-raw/wiki.test.raw", std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    auto const tokens = loaded().tok->encode(text.str().substr(0, 12000), true);
+    auto const tokens = loaded().tok->encode(wiki_test_prefix(shared, 12000), true);
     for (int const a_bits : {16, 8}) {
       CAPTURE(a_bits);
       pipeline::QuantScheme s;

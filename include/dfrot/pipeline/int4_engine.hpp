@@ -107,7 +107,7 @@ class Int4Linears final : public model::LinearLayers {
   /// the d×d `head_transform` M (see tied_head_transform), and only E is stored.
   Int4Linears(model::ModelConfig const& c, std::vector<PackedLayer> layers, DenseMatrix embeddings,
               DenseMatrix lm_head, ActivationPlan act, model::RowMatrix head_transform = {})
-      : config_(c), layers_(std::move(layers)), embeddings_(std::move(embeddings)),
+      : layers_(std::move(layers)), embeddings_(std::move(embeddings)),
         lm_head_(std::move(lm_head)), act_(std::move(act)), head_transform_(std::move(head_transform)) {
     DFROT_THROW_IF(layers_.size() != c.n_layers || act_.size() != c.n_layers, ShapeError,
                    "int4 engine: ", layers_.size(), " packed layers and ", act_.size(),
@@ -120,20 +120,13 @@ class Int4Linears final : public model::LinearLayers {
                    embeddings_.cols(), " / lm_head ", lm_head_.rows(), "x", lm_head_.cols(),
                    " / head transform ", head_transform_.rows(), "x", head_transform_.cols(),
                    ", expected ", c.vocab, "x", c.hidden);
-    std::size_t const q = c.n_heads * c.head_dim, kv = c.n_kv_heads * c.head_dim;
-    std::array<std::array<std::size_t, 2>, kLinearIds> const shapes = {{{q, c.hidden},
-                                                                         {kv, c.hidden},
-                                                                         {kv, c.hidden},
-                                                                         {c.hidden, q},
-                                                                         {c.intermediate, c.hidden},
-                                                                         {c.intermediate, c.hidden},
-                                                                         {c.hidden, c.intermediate}}};
     for (std::size_t l = 0; l < c.n_layers; ++l) {
       for (std::size_t i = 0; i < kLinearIds; ++i) {
         gemm::PackedInt4Weights const& w = layers_[l][i];
-        DFROT_THROW_IF(w.n_out() != shapes[i][0] || w.n_in() != shapes[i][1], ShapeError,
+        auto const [n_out, n_in] = linear_shape(c, static_cast<LinearId>(i));
+        DFROT_THROW_IF(w.n_out() != n_out || w.n_in() != n_in, ShapeError,
                        "int4 engine: blk.", l, ".", gguf_stem(static_cast<LinearId>(i)), " is ",
-                       w.n_out(), "x", w.n_in(), ", expected ", shapes[i][0], "x", shapes[i][1]);
+                       w.n_out(), "x", w.n_in(), ", expected ", n_out, "x", n_in);
       }
     }
   }
@@ -202,7 +195,6 @@ class Int4Linears final : public model::LinearLayers {
     return 0;
   }
 
-  model::ModelConfig config_;
   std::vector<PackedLayer> layers_;
   DenseMatrix embeddings_;
   DenseMatrix lm_head_;

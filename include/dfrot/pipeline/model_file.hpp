@@ -446,9 +446,6 @@ inline Int4Model load_int4_model(std::filesystem::path const& path, std::size_t 
         detail::typed_tensor<float>(f, "rope_freqs.weight", io::GgmlType::kF32, {c.head_dim / 2});
     w.rope_freq_factors.assign(r.begin(), r.end());
   }
-  std::size_t const q = c.n_heads * c.head_dim, kv = c.n_kv_heads * c.head_dim;
-  std::array<std::array<std::size_t, 2>, kLinearIds> const shapes = {
-      {{q, d}, {kv, d}, {kv, d}, {d, q}, {c.intermediate, d}, {c.intermediate, d}, {d, c.intermediate}}};
   std::vector<PackedLayer> layers(c.n_layers);
   w.layers.resize(c.n_layers);
   for (std::size_t l = 0; l < c.n_layers; ++l) {
@@ -456,7 +453,7 @@ inline Int4Model load_int4_model(std::filesystem::path const& path, std::size_t 
     w.layers[l].ffn_norm = detail::f32_vector(f, detail::gguf_layer_name(l, "ffn_norm"), d);
     for (std::size_t i = 0; i < kLinearIds; ++i) {
       std::string const stem = str_cat("blk.", l, ".", gguf_stem(static_cast<LinearId>(i)));
-      std::size_t const n_out = shapes[i][0], n_in = shapes[i][1];
+      auto const [n_out, n_in] = linear_shape(c, static_cast<LinearId>(i));
       std::size_t const n_pad = gemm::round_up(n_out, gemm::kPanelRows), k_pad = gemm::round_up(n_in, gemm::kOctet);
       auto const codes = detail::typed_tensor<std::uint8_t>(f, stem + ".codes", io::GgmlType::kI8, {n_pad, k_pad / 2});
       auto const scales = detail::typed_tensor<float>(f, stem + ".scales", io::GgmlType::kF32, {n_pad});

@@ -31,6 +31,21 @@ constexpr std::string_view gguf_stem(LinearId id) {
   return "";
 }
 
+/// [n_out, n_in] of a linear (PyTorch layout).
+inline std::array<std::size_t, 2> linear_shape(model::ModelConfig const& c, LinearId id) {
+  std::size_t const q = c.n_heads * c.head_dim, kv = c.n_kv_heads * c.head_dim;
+  switch (id) {
+    case LinearId::kQ: return {q, c.hidden};
+    case LinearId::kK:
+    case LinearId::kV: return {kv, c.hidden};
+    case LinearId::kO: return {c.hidden, q};
+    case LinearId::kGate:
+    case LinearId::kUp: return {c.intermediate, c.hidden};
+    case LinearId::kDown: return {c.hidden, c.intermediate};
+  }
+  return {0, 0};
+}
+
 /// The FP32 matrix of a linear in LlamaWeights.
 inline model::RowMatrix& weight_of(model::LayerWeights& l, LinearId id) {
   switch (id) {
