@@ -19,5 +19,7 @@ function(dfrot_add_header_check target include_dir)
     list(APPEND _sources ${_tu})
   endforeach()
   add_library(${target} OBJECT ${_sources})
+  # One header per TU is the point of the check: never merge them into unity sources.
+  set_target_properties(${target} PROPERTIES UNITY_BUILD OFF)
   target_link_libraries(${target} PRIVATE dfrot::dfrot dfrot_warnings)
 endfunction()

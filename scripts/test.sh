@@ -2,6 +2,9 @@
 # The test command: installs dependencies, then builds and runs the whole suite twice with warnings
 # as errors: the release preset (CUDA code compiled when nvcc is present; GPU tests skip without a
 # device) and the asan preset (AddressSanitizer + UndefinedBehaviorSanitizer).
+# Build time (CI budget): every target is a unity build (CMAKE_UNITY_BUILD in the presets: the
+# header library's inline code is compiled once per module, not once per file) except the
+# one-header-per-TU check, and the asan preset compiles at -O1 -g1.
 # The default model is fetched first: the release run includes the `model`-labelled tests and
 # fails if the model is missing; the asan run leaves those out (they are slow under ASan).
 # Usage: scripts/test.sh [release|asan|all]   (default all)

@@ -20,6 +20,7 @@
 #include "common/commands.hpp"
 #include "common/inference_model.hpp"
 #include "common/report.hpp"
+#include "common/stopwatch.hpp"
 #include "dfrot/core/format.hpp"
 #include "dfrot/core/parallel.hpp"
 
@@ -71,9 +72,6 @@ Spread spread(std::vector<double> v) {
 
 double rounded(double x, double scale) { return std::round(x * scale) / scale; }
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 }  // namespace
 
 CommandAction add_bench_command(CLI::App& sub, CommonOptions& common) {

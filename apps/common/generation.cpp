@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "common/stopwatch.hpp"
 #include "dfrot/core/error.hpp"
 
 namespace dfrot::app {
@@ -15,10 +16,6 @@ namespace {
 void check_logits(std::span<float const> logits) {
   DFROT_THROW_IF(logits.empty(), UsageError, "sampler: empty logits");
   for (float v : logits) DFROT_THROW_IF(std::isnan(v), NumericError, "sampler: NaN logit");
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 }  // namespace

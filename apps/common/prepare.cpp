@@ -4,13 +4,9 @@
 #include <chrono>
 #include <cstdio>
 
-namespace dfrot::app {
+#include "common/stopwatch.hpp"
 
-namespace {
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-}  // namespace
+namespace dfrot::app {
 
 PreparedModel prepare_model(LoadedModel& m, pipeline::QuantScheme const& s,
                             std::string const& calib_path, int n_threads) {

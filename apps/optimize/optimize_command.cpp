@@ -15,6 +15,7 @@
 #include "common/model_loading.hpp"
 #include "common/quant_flags.hpp"
 #include "common/report.hpp"
+#include "common/stopwatch.hpp"
 #include "dfrot/eval/calibration.hpp"
 #include "dfrot/io/npy.hpp"
 #include "dfrot/pipeline/activation_capture.hpp"
@@ -50,9 +51,6 @@ struct OptimizeOptions {
   bool exact = false;
 };
 
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
 }  // namespace
 
 CommandAction add_optimize_command(CLI::App& sub, CommonOptions& common) {

@@ -12,21 +12,11 @@
 using namespace dfrot;
 using namespace dfrot::hadamard;
 
-namespace {
-template <class T>
-std::vector<T> random_vector(std::size_t n, std::uint64_t seed) {
-  Rng rng(seed);
-  std::vector<T> x(n);
-  for (auto& v : x) v = static_cast<T>(rng.normal());
-  return x;
-}
-}  // namespace
-
 TEST_SUITE("hadamard") {
   TEST_CASE("fwht: equals the dense Sylvester product for n = 1 .. 8192 (float64)") {
     for (std::size_t n = 1; n <= 8192; n *= 2) {
       CAPTURE(n);
-      auto x = random_vector<double>(n, test::seed() + n);
+      auto x = test::random_normal_vector<double>(n, test::seed() + n);
       auto const expected = reference::transform(1, n, x);  // H·x/√n
       auto unnormalized = x;
       fwht(std::span<double>(x), Normalize::kOrthonormal);
@@ -40,7 +30,7 @@ TEST_SUITE("hadamard") {
 
   TEST_CASE("fwht: n = 32768 matches dense rows on sampled outputs (float32, orthonormal)") {
     std::size_t const n = 32768;
-    auto x = random_vector<float>(n, test::seed());
+    auto x = test::random_normal_vector<float>(n, test::seed());
     std::vector<double> const xd(x.begin(), x.end());
     fwht(std::span<float>(x), Normalize::kOrthonormal);
     Rng rng(7);
@@ -55,7 +45,7 @@ TEST_SUITE("hadamard") {
 
   TEST_CASE("fwht: applying the orthonormal transform twice gives the identity") {
     for (std::size_t n : {2u, 64u, 4096u}) {
-      auto x = random_vector<double>(n, 3);
+      auto x = test::random_normal_vector<double>(n, 3);
       auto const original = x;
       fwht(std::span<double>(x), Normalize::kOrthonormal);
       fwht(std::span<double>(x), Normalize::kOrthonormal);
@@ -68,8 +58,8 @@ TEST_SUITE("hadamard") {
       for (auto normalize : {Normalize::kNone, Normalize::kOrthonormal}) {
         CAPTURE(n);
         std::size_t const rows = 5, stride = n + 3;  // strided rows, odd count
-        auto const input_f = random_vector<float>(rows * stride, n);
-        auto const input_d = random_vector<double>(rows * stride, n + 1);
+        auto const input_f = test::random_normal_vector<float>(rows * stride, n);
+        auto const input_d = test::random_normal_vector<double>(rows * stride, n + 1);
         std::vector<float> ref_f = input_f;
         std::vector<double> ref_d = input_d;
         {
@@ -92,7 +82,7 @@ TEST_SUITE("hadamard") {
 
   TEST_CASE("fwht_rows: a batch equals row-by-row, on one and on two threads") {
     std::size_t const n = 1024, rows = 67;
-    auto const input = random_vector<float>(rows * n, 11);
+    auto const input = test::random_normal_vector<float>(rows * n, 11);
     std::vector<float> per_row = input;
     for (std::size_t r = 0; r < rows; ++r)
       fwht(std::span<float>(per_row.data() + r * n, n), Normalize::kOrthonormal);

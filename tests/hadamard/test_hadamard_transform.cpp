@@ -14,13 +14,6 @@ using namespace dfrot;
 using namespace dfrot::hadamard;
 
 namespace {
-template <class T>
-std::vector<T> random_vector(std::size_t n, std::uint64_t seed) {
-  Rng rng(seed);
-  std::vector<T> x(n);
-  for (auto& v : x) v = static_cast<T>(rng.normal());
-  return x;
-}
 
 double norm(std::vector<double> const& x) {
   double s = 0;
@@ -56,13 +49,13 @@ TEST_SUITE("hadamard") {
       CHECK(f->k * f->m == c.n);
       // Norm-preserving and invertible at full size, in float32 and float64.
       HadamardTransform const t(c.n);
-      auto x = random_vector<double>(c.n, c.n);
+      auto x = test::random_normal_vector<double>(c.n, c.n);
       auto const original = x;
       t.apply(std::span<double>(x));
       CHECK(std::abs(norm(x) - norm(original)) <= 1e-12 * norm(original));
       t.apply(std::span<double>(x), Transpose::kYes);
       CHECK(test::max_abs_diff(x, original) <= 1e-12);
-      auto xf = random_vector<float>(c.n, c.n);
+      auto xf = test::random_normal_vector<float>(c.n, c.n);
       auto const original_f = xf;
       t.apply(std::span<float>(xf));
       t.apply(std::span<float>(xf), Transpose::kYes);
@@ -86,7 +79,7 @@ TEST_SUITE("hadamard") {
         if (factorize(n)->k != k) continue;  // another K wins the search (e.g. 40·m vs 20·2m)
         CAPTURE(n);
         HadamardTransform const t(n);
-        auto const x = random_vector<double>(n, n + 5);
+        auto const x = test::random_normal_vector<double>(n, n + 5);
         for (auto transpose : {Transpose::kNo, Transpose::kYes}) {
           auto y = x;
           t.apply(std::span<double>(y), transpose);
@@ -116,7 +109,7 @@ TEST_SUITE("hadamard") {
       HadamardTransform const t(n);
       CAPTURE(n);
       REQUIRE(t.is_symmetric());
-      auto x = random_vector<double>(n, 1);
+      auto x = test::random_normal_vector<double>(n, 1);
       auto const original = x;
       t.apply(std::span<double>(x));
       t.apply(std::span<double>(x));
@@ -131,8 +124,8 @@ TEST_SUITE("hadamard") {
       CAPTURE(n);
       HadamardTransform const t(n);
       std::size_t const rows = 3, stride = n + 1;
-      auto const input_f = random_vector<float>(rows * stride, n);
-      auto const input_d = random_vector<double>(rows * stride, n);
+      auto const input_f = test::random_normal_vector<float>(rows * stride, n);
+      auto const input_d = test::random_normal_vector<double>(rows * stride, n);
       for (auto transpose : {Transpose::kNo, Transpose::kYes}) {
         std::vector<float> ref_f = input_f;
         std::vector<double> ref_d = input_d;
@@ -157,7 +150,7 @@ TEST_SUITE("hadamard") {
   TEST_CASE("HadamardTransform: apply_cols computes T·M and Tᵀ·M") {
     std::size_t const n = 12 * 4, cols = 37;  // not a multiple of the panel width
     HadamardTransform const t(n);
-    auto const m = random_vector<double>(n * cols, 9);
+    auto const m = test::random_normal_vector<double>(n * cols, 9);
     for (auto transpose : {Transpose::kNo, Transpose::kYes}) {
       auto out = m;
       t.apply_cols(MatrixView<double>(out.data(), n, cols), transpose, 2);
@@ -188,7 +181,7 @@ TEST_SUITE("hadamard") {
     CHECK(t.is_block_diagonal());
     CHECK(t.block_size() == 576);
     CHECK(t.k() == 36);
-    auto x = random_vector<double>(n, 2);
+    auto x = test::random_normal_vector<double>(n, 2);
     auto y = x;
     t.apply(std::span<double>(y));
     HadamardTransform const block(576);

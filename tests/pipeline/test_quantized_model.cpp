@@ -9,19 +9,13 @@
 #include "dfrot/io/npy.hpp"
 #include "dfrot/rotation/random_orthogonal.hpp"
 #include "io/io_test_util.hpp"
+#include "model/logits_util.hpp"
 #include "model/synthetic_model.hpp"
 #include "support/test_util.hpp"
 
 using namespace dfrot;
 
 namespace {
-
-model::RowMatrixF run(model::LlamaWeights const& w, std::vector<int> const& tokens,
-                      model::ForwardHooks* hooks) {
-  model::LlamaModel const m(w, 64);
-  auto cache = m.make_cache();
-  return m.forward(tokens, cache, hooks, {.n_threads = 2});
-}
 
 pipeline::QuantScheme w4a4kv4(pipeline::RotationKind r) {
   pipeline::QuantScheme s;
@@ -56,11 +50,7 @@ model::RowMatrixF quantized_logits(model::LlamaWeights w, pipeline::QuantScheme 
   Chain chain;
   chain.a = &hooks;
   chain.b = spy;
-  return run(w, tokens, &chain);
-}
-
-double relative_error(model::RowMatrixF const& a, model::RowMatrixF const& b) {
-  return (a - b).norm() / b.norm();
+  return test::forward_logits(w, tokens, &chain);
 }
 
 }  // namespace
@@ -69,29 +59,29 @@ TEST_SUITE("pipeline") {
   TEST_CASE("quantized model: 16-bit quantizers leave the rotated model equal to the original") {
     auto const w = test::synthetic_llama(576, 1, 9, 3, 1536, 32, test::seed());
     std::vector<int> const tokens = {1, 5, 9, 3, 31, 0, 7};
-    model::RowMatrixF const base = run(w, tokens, nullptr);
+    model::RowMatrixF const base = test::forward_logits(w, tokens, nullptr);
     pipeline::QuantScheme s;
     s.rotation = pipeline::RotationKind::kHadamard;
     s.k_bits = 16;
-    CHECK(relative_error(quantized_logits(w, s, tokens), base) <= 1e-5);
+    CHECK(test::relative_frobenius_error(quantized_logits(w, s, tokens), base) <= 1e-5);
     s.rotation = pipeline::RotationKind::kRandom;
-    CHECK(relative_error(quantized_logits(w, s, tokens), base) <= 1e-5);
+    CHECK(test::relative_frobenius_error(quantized_logits(w, s, tokens), base) <= 1e-5);
     s.vo_rotation = pipeline::VoRotation::kPerHead;  // DFRot/SpinQuant V/O: no online op
-    CHECK(relative_error(quantized_logits(w, s, tokens), base) <= 1e-5);
+    CHECK(test::relative_frobenius_error(quantized_logits(w, s, tokens), base) <= 1e-5);
   }
 
   TEST_CASE("quantized model: a SpinQuant-style per-layer R2 set from .npy is fused and exact") {
     test::TempDir dir("r2_set");
     auto const w = test::synthetic_llama(64, 2, 4, 2, 96, 32, 11);
     std::vector<int> const tokens = {1, 5, 9, 3, 31, 0, 7};
-    model::RowMatrixF const base = run(w, tokens, nullptr);
+    model::RowMatrixF const base = test::forward_logits(w, tokens, nullptr);
     std::vector<Eigen::MatrixXd> r2 = {rotation::haar_orthogonal(16, 1), rotation::haar_orthogonal(16, 2)};
     io::write_npy_stack(dir / "r2.npy", r2);
     pipeline::QuantScheme s;
     s.rotation = pipeline::RotationKind::kHadamard;
     s.vo_rotation = pipeline::VoRotation::kPerHead;
     s.r2_file = (dir / "r2.npy").string();
-    CHECK(relative_error(quantized_logits(w, s, tokens), base) <= 1e-5);
+    CHECK(test::relative_frobenius_error(quantized_logits(w, s, tokens), base) <= 1e-5);
     auto with_r2 = w, with_h = w;
     pipeline::transform_weights(with_r2, s, 1);
     pipeline::QuantScheme h = s;

@@ -11,6 +11,7 @@
 #include "dfrot/pipeline/online_transforms.hpp"
 #include "dfrot/pipeline/rotate_model.hpp"
 #include "dfrot/rotation/make_rotation.hpp"
+#include "model/logits_util.hpp"
 #include "model/synthetic_model.hpp"
 #include "support/test_util.hpp"
 
@@ -18,23 +19,12 @@ using namespace dfrot;
 
 namespace {
 
-model::RowMatrixF run(model::LlamaWeights const& w, std::vector<int> const& tokens,
-                      model::ForwardHooks* hooks = nullptr) {
-  model::LlamaModel const m(w, 64);
-  auto cache = m.make_cache();
-  return m.forward(tokens, cache, hooks, {.n_threads = 2});
-}
-
-double relative_error(model::RowMatrixF const& a, model::RowMatrixF const& b) {
-  return (a - b).cwiseAbs().maxCoeff() / b.cwiseAbs().maxCoeff();
-}
-
 enum Step { kFuse, kR1, kValues, kDown, kOProj, kQk };
 
 void check_invariance(model::LlamaWeights const& original, std::vector<int> const& tokens,
                       std::vector<Step> const& steps, char const* what) {
   CAPTURE(what);
-  model::RowMatrixF const base = run(original, tokens);
+  model::RowMatrixF const base = test::forward_logits(original, tokens);
   model::LlamaWeights w = original;
   pipeline::OnlineTransformOptions online{.down_proj = false, .o_proj = false, .qk = false};
   for (Step s : steps) {
@@ -58,7 +48,7 @@ void check_invariance(model::LlamaWeights const& original, std::vector<int> cons
     }
   }
   pipeline::OnlineTransforms hooks(w.config, online);
-  double const err = relative_error(run(w, tokens, &hooks), base);
+  double const err = test::relative_max_error(test::forward_logits(w, tokens, &hooks), base);
   MESSAGE(std::string(what), ": max relative logit error ", err);
   CHECK(err <= 1e-4);
 }

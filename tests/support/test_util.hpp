@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Test helpers: seed, shared data folder, ISA loop, float comparisons.
+// Test helpers: seed, random vectors, shared data folder, ISA loop, float comparisons.
 #pragma once
 
 #include <cmath>
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "dfrot/core/isa.hpp"
+#include "dfrot/core/rng.hpp"
 
 namespace dfrot::test {
 
@@ -44,6 +45,15 @@ void for_each_isa(Body&& body) {
     ScopedIsa scope(isa);
     body(isa);
   }
+}
+
+/// n standard-normal values from Rng(seed), converted to T.
+template <class T>
+std::vector<T> random_normal_vector(std::size_t n, std::uint64_t seed) {
+  Rng rng(seed);
+  std::vector<T> x(n);
+  for (auto& v : x) v = static_cast<T>(rng.normal());
+  return x;
 }
 
 /// Max |a_i - b_i| over two equally sized ranges.
