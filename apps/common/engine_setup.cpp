@@ -14,7 +14,7 @@ void add_engine_flags(CLI::App& sub, EngineFlags& flags) {
                "run quantized models on the fake-quant path (FP32 GEMMs on dequantized weights; the "
                "int4 engine's oracle) instead of the int4 engine");
   sub.add_option("--dense", flags.dense, "int4 engine: embeddings / lm_head storage")
-      ->check(CLI::IsMember({"f16", "f32"}))
+      ->check(CLI::IsMember({"f16", "q8", "f32"}))
       ->capture_default_str();
 }
 

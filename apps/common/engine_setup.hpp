@@ -18,9 +18,9 @@ namespace dfrot::app {
 
 struct EngineFlags {
   bool fake = false;            ///< --fake: FP32 GEMMs on dequantized weights + fake quantizers
-  std::string dense = "f16";    ///< --dense f16|f32: embeddings / lm_head of the int4 engine
+  std::string dense = "f16";    ///< --dense f16|q8|f32: embeddings / lm_head of the int4 engine
   pipeline::DenseType dense_type() const {
-    return dense == "f32" ? pipeline::DenseType::kF32 : pipeline::DenseType::kF16;
+    return pipeline::parse_dense_type(dense);
   }
 };
 

@@ -77,7 +77,7 @@ CommandAction add_quantize_command(CLI::App& sub, CommonOptions& common) {
       DFROT_THROW_IF(!why.empty(), UsageError, "--format int4: ", why, " (use --format f32)");
       info.version = pipeline::kInt4ModelFileVersion;
       info.plan = plan_quantizer_symmetry(loaded, scheme, prepared.online, o->calib, common.n_threads);
-      info.dense = o->dense == "f32" ? pipeline::DenseType::kF32 : pipeline::DenseType::kF16;
+      info.dense = pipeline::parse_dense_type(o->dense);
       auto const engine = pipeline::make_int4_engine(
           w, prepared.codes, scheme, info.plan ? &*info.plan : nullptr, info.dense,
           prepared.source_tied ? pipeline::tied_head_transform(w) : model::RowMatrix());

@@ -9,7 +9,7 @@
 //   GOPS         = 2·M·N·K / t(ours) (integer or float operations).
 //   Decode shapes (M ≤ 8) also report
 //   GBps_weights = packed weight bytes / t(ours): codes (n_out_pad·k_pad/2 for int4, 2·N·K for
-//                  F16) + per-channel scales + int32 row sums (int4);
+//                  F16, n_out_pad·k_pad for int8) + per-channel scales + int32 row sums;
 //   x_read_bw    = t(one 256-bit read pass over a buffer of the same bytes) / t(ours): the share
 //                  of the read bandwidth of that size this kernel reaches (C6: ≥ 0.7). With the
 //                  same weights every call they sit in L2 / L3 (as does the read baseline's
@@ -28,6 +28,8 @@
 //     integer GEMM; x_memcpy_equiv = t(memcpy of the float input) / t(ours).
 //   BM_gemm_w4a16/<isa>/M/N/K, BM_gemm_f16/<isa>/M/N/K: decode shapes and the lm_head
 //     (49152 × 576, M ∈ {1, 512}).
+//   BM_gemm_w8a8/<isa>/M/49152/576: the Q8 lm_head (`--dense q8`: int8 per-row weights, 8-bit sym
+//     activation codes), M ∈ {1, 512}; compare its time with BM_gemm_f16's on the same shape.
 //
 // ISA levels: <isa> is the Isa enum (0 scalar, 1 avx2, 3 avx512vnni), shown as the label. Only the
 // levels with their own kernel run (gemm.hpp kIntGemmIsas / kFloatGemmIsas): avx512 without VNNI
@@ -127,6 +129,18 @@ gemm::F16Matrix const& f16_weights(std::size_t n_out, std::size_t n_in) {
     std::vector<float> const w = gaussian(n_out * n_in, shape_seed(n_out, n_in) + 1, 0.02);
     slot = std::make_unique<gemm::F16Matrix>(
         gemm::F16Matrix::from_float(MatrixView<float const>(w.data(), n_out, n_in), "bench"));
+  }
+  return *slot;
+}
+
+/// Q8 (int8 per row) weights of N(0, 0.02²) floats in the int8 panel layout, once per shape.
+gemm::PackedInt8Weights const& int8_weights(std::size_t n_out, std::size_t n_in) {
+  static std::map<std::pair<std::size_t, std::size_t>, std::unique_ptr<gemm::PackedInt8Weights>> cache;
+  auto& slot = cache[{n_out, n_in}];
+  if (!slot) {
+    std::vector<float> const w = gaussian(n_out * n_in, shape_seed(n_out, n_in) + 2, 0.02);
+    slot = std::make_unique<gemm::PackedInt8Weights>(
+        gemm::PackedInt8Weights::quantize(MatrixView<float const>(w.data(), n_out, n_in), "bench"));
   }
   return *slot;
 }
@@ -306,6 +320,27 @@ void BM_gemm_w4a16(benchmark::State& state) {
   report(state, sh, b, int4_weight_bytes(w), s);
 }
 
+void BM_gemm_w8a8(benchmark::State& state) {
+  Shape const sh = shape_of(state);
+  if (!isa_available(state, sh.isa)) return;
+  gemm::PackedInt8Weights const& w = int8_weights(sh.n, sh.k);
+  std::vector<float> const x = gaussian(sh.m * sh.k, 19, 1.0);
+  quant::QuantConfig cfg;
+  cfg.bits = 8;
+  gemm::QuantizedActivations a;
+  gemm::quantize_activations_for_gemm(MatrixView<float const>(x.data(), sh.m, sh.k), cfg, a, 1);
+  AlignedBuffer<float> y(sh.m * sh.n);
+  MatrixView<float> const yv(y.data(), sh.m, sh.n);
+  Baselines const b = measure_baselines(sh, w.bytes(), false);
+  ScopedIsa const scope(sh.isa);
+  gemm::gemm_w8a8(a, w, yv, 1);
+  double const s = timed_loop(state, [&] {
+    gemm::gemm_w8a8(a, w, yv, 1);
+    benchmark::DoNotOptimize(y.data());
+  });
+  report(state, sh, b, w.bytes(), s);
+}
+
 void BM_gemm_f16(benchmark::State& state) {
   Shape const sh = shape_of(state);
   if (!isa_available(state, sh.isa)) return;
@@ -371,6 +406,14 @@ void float_args(benchmark::internal::Benchmark* b) {
   }
 }
 
+/// The Q8 lm_head: M = 1 and M = 512 on every integer level (scalar: M = 1 only).
+void head_args(benchmark::internal::Benchmark* b) {
+  for (std::int64_t isa : {kScalar, kAvx2, kVnni}) {
+    b->Args({isa, 1, kVocab, kHidden});
+    if (isa != kScalar) b->Args({isa, kPrefillTokens, kVocab, kHidden});
+  }
+}
+
 /// Names the CPU level and the oneDNN build in the run's context (JSON and console header).
 [[maybe_unused]] bool const kContext = [] {
   benchmark::AddCustomContext("dfrot_detected_isa", std::string(to_string(detected_isa())));
@@ -397,4 +440,5 @@ BENCHMARK(BM_quantize_activations_for_gemm)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_gemm_w4a16)->Apply(float_args)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_gemm_w8a8)->Apply(head_args)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_gemm_f16)->Apply(float_args)->UseManualTime()->Unit(benchmark::kMicrosecond);

@@ -10,4 +10,5 @@
 #include "dfrot/gemm/f16_matrix.hpp"
 #include "dfrot/gemm/gemm.hpp"
 #include "dfrot/gemm/packed_int4_weights.hpp"
+#include "dfrot/gemm/packed_int8_weights.hpp"
 #include "dfrot/gemm/quantized_activations.hpp"

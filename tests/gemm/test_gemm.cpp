@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <span>
 #include <vector>
 
 #include "dfrot/core/rng.hpp"
@@ -42,6 +43,21 @@ quant::QuantConfig act_config(int bits, quant::Symmetry s, float clip = 1.0f) {
 
 /// Σ_k x̂[t,k]·ŵ[o,k] in float64 from the activation codes and the packed weights.
 std::vector<double> reference_w4a4(QuantizedActivations const& a, PackedInt4Weights const& w) {
+  std::vector<double> y(a.n_rows * w.n_out());
+  for (std::size_t t = 0; t < a.n_rows; ++t) {
+    for (std::size_t o = 0; o < w.n_out(); ++o) {
+      double s = 0;
+      for (std::size_t k = 0; k < a.n_cols; ++k) {
+        double const xa = double(a.scales[t]) * (double(a.row(t)[k]) - double(a.offsets[t]));
+        s += xa * double(w.value(o, k));
+      }
+      y[t * w.n_out() + o] = s;
+    }
+  }
+  return y;
+}
+
+std::vector<double> reference_w8a8(QuantizedActivations const& a, PackedInt8Weights const& w) {
   std::vector<double> y(a.n_rows * w.n_out());
   for (std::size_t t = 0; t < a.n_rows; ++t) {
     for (std::size_t o = 0; o < w.n_out(); ++o) {
@@ -217,6 +233,92 @@ TEST_SUITE("gemm") {
     QuantizedActivations wrong;
     quantize_activations_for_gemm(MatrixView<float const>(x.data(), 4, 8), act_config(4, quant::Symmetry::kSym), wrong);
     CHECK_THROWS_AS(gemm_w4a4(wrong, w, MatrixView<float>(y.data(), 4, 20)), ShapeError);
+  }
+
+  TEST_CASE("PackedInt8Weights: per-row absmax codes (half to even), layout, row lookup, checks") {
+    // Row 0: scale 1 → codes are round-half-even of the values; row 1 all zero; row 2 has a NaN.
+    std::vector<float> m = {127, -127, 2.5f, 3.5f, -0.5f, 0, 1, 2, 3,  //
+                            0,   0,    0,    0,    0,     0, 0, 0, 0};
+    PackedInt8Weights const w = PackedInt8Weights::quantize(MatrixView<float const>(m.data(), 2, 9), "emb");
+    CHECK(w.n_out_pad() == 16);
+    CHECK(w.k_pad() == 16);
+    CHECK(w.code_bytes() == 16 * 16);
+    CHECK(w.scales()[0] == 1.0f);
+    CHECK(w.scales()[1] == 0.0f);
+    std::vector<int> const want = {127, -127, 2, 4, 0, 0, 1, 2, 3};
+    int sum = 0;
+    for (std::size_t k = 0; k < 9; ++k) {
+      CHECK(w.code(0, k) == want[k]);
+      CHECK(w.code(1, k) == 0);
+      sum += want[k];
+    }
+    for (std::size_t k = 9; k < 16; ++k) CHECK(w.code(0, k) == 0);
+    CHECK(w.row_sums()[0] == sum);
+    std::vector<float> row(9);
+    w.row_to_float(0, row.data());
+    for (std::size_t k = 0; k < 9; ++k) CHECK(row[k] == float(want[k]));
+    CHECK_NOTHROW(w.check("emb"));
+
+    m[10] = std::nanf("");
+    CHECK_THROWS_AS(PackedInt8Weights::quantize(MatrixView<float const>(m.data(), 2, 9), "emb"), NumericError);
+
+    std::vector<std::uint8_t> codes(w.codes(), w.codes() + w.code_bytes());
+    std::vector<float> scales(w.scales(), w.scales() + 16);
+    std::vector<std::int32_t> sums(w.row_sums(), w.row_sums() + 16);
+    CHECK_THROWS_AS(PackedInt8Weights::view(2, 9, std::span(codes).first(10), scales, sums, nullptr, "emb"), FormatError);
+    codes[5] = 0;  // w = -128: outside the grid
+    CHECK_THROWS_AS(PackedInt8Weights::view(2, 9, codes, scales, sums, nullptr, "emb").check("emb"), FormatError);
+    codes[5] = 129;  // a valid code, but the row sum no longer matches
+    CHECK_THROWS_AS(PackedInt8Weights::view(2, 9, codes, scales, sums, nullptr, "emb").check("emb"), FormatError);
+  }
+
+  TEST_CASE("gemm_w8a8: every ISA level equals the scalar level bit for bit and float64 within rounding") {
+    struct Shape {
+      std::size_t m, n_out, n_in;
+    };
+    for (Shape const sh : {Shape{1, 1, 8}, Shape{1, 200, 576}, Shape{3, 17, 12}, Shape{7, 33, 172},
+                           Shape{8, 49, 576}, Shape{13, 48, 64}, Shape{20, 100, 36}}) {
+      std::vector<float> const wf = gaussian(sh.n_out * sh.n_in, test::seed() + sh.n_out, 0.05);
+      PackedInt8Weights const w =
+          PackedInt8Weights::quantize(MatrixView<float const>(wf.data(), sh.n_out, sh.n_in), "w");
+      std::vector<float> const x = gaussian(sh.m * sh.n_in, test::seed() + sh.m, 2.0, 0.3);
+      for (auto s : {quant::Symmetry::kSym, quant::Symmetry::kAsym}) {
+        CAPTURE(sh.m);
+        CAPTURE(sh.n_out);
+        CAPTURE(sh.n_in);
+        QuantizedActivations a;
+        quantize_activations_for_gemm(MatrixView<float const>(x.data(), sh.m, sh.n_in), act_config(8, s), a);
+        std::vector<double> const ref = reference_w8a8(a, w);
+        std::vector<float> scalar;
+        test::for_each_isa([&](Isa isa) {
+          CAPTURE(to_string(isa));
+          std::vector<float> y(sh.m * sh.n_out, -1.0f);
+          for (int threads : {1, 2}) {
+            gemm_w8a8(a, w, MatrixView<float>(y.data(), sh.m, sh.n_out), threads);
+            if (isa == Isa::kScalar && threads == 1) scalar = y;
+            REQUIRE(same_bits(y, scalar));
+          }
+          for (std::size_t i = 0; i < y.size(); ++i) {
+            REQUIRE(std::abs(double(y[i]) - ref[i]) <= 1e-5 * (1.0 + std::abs(ref[i])));
+          }
+        });
+      }
+    }
+    // Extreme codes: every product at its maximum (|code| = 127/128, u = 255 or 1) must not
+    // saturate any level (the AVX2 `vpmaddubsw` path would).
+    std::vector<float> wf(3 * 64), x(2 * 64);
+    for (std::size_t i = 0; i < wf.size(); ++i) wf[i] = (i / 64 == 1) ? -1.0f : 1.0f;
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = (i < 64) ? 1.0f : -1.0f;
+    PackedInt8Weights const w = PackedInt8Weights::quantize(MatrixView<float const>(wf.data(), 3, 64), "w");
+    QuantizedActivations a;
+    quantize_activations_for_gemm(MatrixView<float const>(x.data(), 2, 64), act_config(8, quant::Symmetry::kSym), a);
+    test::for_each_isa([&](Isa isa) {
+      CAPTURE(to_string(isa));
+      std::vector<float> y(2 * 3);
+      gemm_w8a8(a, w, MatrixView<float>(y.data(), 2, 3));
+      std::vector<double> const ref = reference_w8a8(a, w);
+      for (std::size_t i = 0; i < y.size(); ++i) REQUIRE(std::abs(double(y[i]) - ref[i]) <= 1e-5 * std::abs(ref[i]));
+    });
   }
 
   TEST_CASE("gemm_w4a16: every ISA level matches the float64 product of the dequantized weights") {

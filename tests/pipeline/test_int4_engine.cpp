@@ -8,6 +8,7 @@
 #include "dfrot/model/llama_model.hpp"
 #include "dfrot/pipeline/int4_engine.hpp"
 #include "dfrot/pipeline/quantized_model.hpp"
+#include "model/logits_util.hpp"
 #include "model/synthetic_model.hpp"
 #include "support/test_util.hpp"
 
@@ -26,6 +27,24 @@ pipeline::QuantScheme paper_scheme(int a_bits = 4) {
   s.k.clip_ratio = s.v.clip_ratio = 0.95f;
   return s;
 }
+
+/// The fake path of a Q8 lm_head: `inner`'s hooks, then the head input quantized to int8 per token
+/// as the engine's W8A8 head does (exact for an untied head; a tied one quantizes x·Mᵀ instead).
+class Q8HeadInput final : public model::ForwardHooks {
+ public:
+  explicit Q8HeadInput(model::ForwardHooks& inner) : inner_(inner) {}
+  void linear_input(std::size_t layer, model::LinearInput site, MatrixView<float> x) override {
+    inner_.linear_input(layer, site, x);
+    if (site == model::LinearInput::kLmHead)
+      quant::fake_quantize_activations(x, x, pipeline::q8_head_input_config());
+  }
+  void query(std::size_t layer, MatrixView<float> q) override { inner_.query(layer, q); }
+  void key(std::size_t layer, MatrixView<float> k) override { inner_.key(layer, k); }
+  void value(std::size_t layer, MatrixView<float> v) override { inner_.value(layer, v); }
+
+ private:
+  model::ForwardHooks& inner_;
+};
 
 struct Pair {
   model::RowMatrixF fake;
@@ -60,7 +79,8 @@ Pair fake_and_real(model::LlamaWeights w, pipeline::QuantScheme const& s, std::v
   {
     model::LlamaModel const m(w, 512);
     pipeline::QuantizationHooks hooks(w.config, s, online);
-    auto [logits, bytes] = run(m, &hooks);
+    Q8HeadInput q8_hooks(hooks);
+    auto [logits, bytes] = run(m, dense == pipeline::DenseType::kQ8 ? static_cast<model::ForwardHooks*>(&q8_hooks) : &hooks);
     p.fake = logits;
     p.fp32_cache_bytes = bytes;
   }
@@ -77,10 +97,6 @@ Pair fake_and_real(model::LlamaWeights w, pipeline::QuantScheme const& s, std::v
   return p;
 }
 
-double relative_error(model::RowMatrixF const& a, model::RowMatrixF const& b) {
-  return (a - b).norm() / b.norm();
-}
-
 }  // namespace
 
 TEST_SUITE("pipeline") {
@@ -92,7 +108,7 @@ TEST_SUITE("pipeline") {
       Pair const p = fake_and_real(w, paper_scheme(a_bits), tokens, pipeline::DenseType::kF32);
       // Integer sums are exact; only float summation order differs in the FP32 parts (an
       // activation that lands on a rounding boundary could flip a code, hence not 1e-6).
-      CHECK(relative_error(p.real, p.fake) <= 1e-4);
+      CHECK(test::relative_frobenius_error(p.real, p.fake) <= 1e-4);
       CHECK(p.cache_bytes * 5 < p.fp32_cache_bytes);  // KV4: codes + (scale, zero) per head
     }
   }
@@ -101,14 +117,27 @@ TEST_SUITE("pipeline") {
     auto const w = test::synthetic_llama(128, 2, 4, 2, 256, 64, test::seed() + 1);
     std::vector<int> const tokens = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3};
     Pair const p = fake_and_real(w, paper_scheme(), tokens, pipeline::DenseType::kF16, 6);
-    CHECK(relative_error(p.real, p.fake) <= 1e-4);
+    CHECK(test::relative_frobenius_error(p.real, p.fake) <= 1e-4);
+  }
+
+  TEST_CASE("int4 engine: Q8 embeddings and lm_head (W8A8 head) match the fake path with int8 weights") {
+    auto const w = test::synthetic_llama(128, 2, 4, 2, 256, 64, test::seed() + 6);
+    std::vector<int> const tokens = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3};
+    Pair const p = fake_and_real(w, paper_scheme(), tokens, pipeline::DenseType::kQ8, 6);
+    CHECK(test::relative_frobenius_error(p.real, p.fake) <= 1e-4);
+    // Tied: the engine quantizes x·Mᵀ, the oracle x, so only a loose agreement is expected.
+    auto const tied = test::synthetic_llama(128, 2, 4, 2, 256, 64, test::seed() + 7, /*tied=*/true);
+    Pair const t = fake_and_real(tied, paper_scheme(), tokens, pipeline::DenseType::kQ8, 3);
+    CHECK(test::relative_frobenius_error(t.real, t.fake) <= 2e-2);
+    CHECK(pipeline::parse_dense_type("q8") == pipeline::DenseType::kQ8);
+    CHECK_THROWS_AS(pipeline::parse_dense_type("bf16"), UsageError);
   }
 
   TEST_CASE("int4 engine: a tied lm_head is stored once, as the embeddings and a d x d transform") {
     auto const w = test::synthetic_llama(128, 2, 4, 2, 256, 64, test::seed() + 4, /*tied=*/true);
     std::vector<int> const tokens = {1, 2, 3, 50, 60, 7, 7, 8, 9, 10};
     Pair const p = fake_and_real(w, paper_scheme(), tokens, pipeline::DenseType::kF16, 3);
-    CHECK(relative_error(p.real, p.fake) <= 1e-4);
+    CHECK(test::relative_frobenius_error(p.real, p.fake) <= 1e-4);
     // An independent lm_head (vocab > d, so E·M = L is overdetermined) has no such transform.
     auto const untied = test::synthetic_llama(128, 1, 4, 2, 256, 256, test::seed() + 5);
     CHECK(pipeline::tied_head_transform(untied).size() == 0);
@@ -122,7 +151,7 @@ TEST_SUITE("pipeline") {
     s.v.per_head = false;
     s.act.symmetry = quant::Symmetry::kAsym;
     Pair const p = fake_and_real(w, s, tokens, pipeline::DenseType::kF32);
-    CHECK(relative_error(p.real, p.fake) <= 1e-4);
+    CHECK(test::relative_frobenius_error(p.real, p.fake) <= 1e-4);
   }
 
   TEST_CASE("int4 engine: unsupported schemes are refused with the reason") {
@@ -163,7 +192,7 @@ TEST_SUITE("pipeline") {
     std::vector<int> tokens;
     for (int i = 0; i < 48; ++i) tokens.push_back((i * 37 + 11) % 512);
     Pair const p = fake_and_real(w, paper_scheme(), tokens, pipeline::DenseType::kF16, 8);
-    double const err = relative_error(p.real, p.fake);
+    double const err = test::relative_frobenius_error(p.real, p.fake);
     MESSAGE("stories260K int4 engine vs fake: relative logit error ", err);
     CHECK(err <= 1e-4);
     Eigen::Index agree = 0;

@@ -25,7 +25,8 @@ struct Built {
   pipeline::QuantizedModelInfo info;
 };
 
-Built build(std::uint64_t seed, bool tied = false) {
+Built build(std::uint64_t seed, bool tied = false,
+            pipeline::DenseType dense = pipeline::DenseType::kF16) {
   Built b;
   b.weights = test::synthetic_llama(128, 2, 4, 2, 256, 64, seed, tied);
   pipeline::QuantScheme& s = b.info.scheme;
@@ -37,7 +38,7 @@ Built build(std::uint64_t seed, bool tied = false) {
   pipeline::QuantizedLinears codes;
   pipeline::quantize_weights_rtn(b.weights, s, 2, &codes);
   b.engine = pipeline::make_int4_engine(
-      b.weights, codes, s, nullptr, pipeline::DenseType::kF16,
+      b.weights, codes, s, nullptr, dense,
       tied ? pipeline::tied_head_transform(b.weights) : model::RowMatrix());
   pipeline::release_dense_weights(b.weights);
   return b;
@@ -54,9 +55,11 @@ model::RowMatrixF logits(model::LlamaModel const& m, pipeline::OnlineTransformOp
 
 TEST_SUITE("pipeline") {
   TEST_CASE("int4 model file: written, mapped and run again with bit-identical logits") {
+    for (auto const dense : {pipeline::DenseType::kF16, pipeline::DenseType::kQ8})
     for (bool const tied : {false, true}) {
     CAPTURE(tied);
-    Built const b = build(test::seed(), tied);
+    CAPTURE(to_string(dense));
+    Built const b = build(test::seed(), tied, dense);
     test::TempDir dir("int4_file");
     auto const path = dir / (tied ? "tied.gguf" : "m.gguf");
     pipeline::write_int4_model(path, b.weights, *b.engine, test::tiny_tokenizer(64), b.info);
@@ -69,7 +72,7 @@ TEST_SUITE("pipeline") {
     auto const info = pipeline::read_quantized_model_info(path);
     REQUIRE(info);
     CHECK(info->version == 2);
-    CHECK(info->dense == pipeline::DenseType::kF16);
+    CHECK(info->dense == dense);
     CHECK((io::GgufFile(path).find_tensor("output.transform") != nullptr) == tied);
     pipeline::Int4Model const loaded = pipeline::load_int4_model(path, 64);
     REQUIRE(loaded.tokenizer);
@@ -89,7 +92,8 @@ TEST_SUITE("pipeline") {
     std::vector<int> const tokens = {1, 9, 4, 33, 7, 7, 60, 2, 15};
     auto cache = fake.make_cache();
     model::RowMatrixF const f = fake.forward(tokens, cache, &hooks, {.n_threads = 2});
-    CHECK((f - got).norm() / f.norm() <= 1e-4);
+    // (The Q8 head also quantizes its input to int8, which the oracle does not.)
+    CHECK((f - got).norm() / f.norm() <= (dense == pipeline::DenseType::kQ8 ? 2e-2 : 1e-4));
     }
   }
 
@@ -117,6 +121,17 @@ TEST_SUITE("pipeline") {
         CHECK(std::string(e.what()).find("blk.0.attn_q") != std::string::npos);
         CHECK(std::string(e.what()).find("bad.gguf") != std::string::npos);
       }
+    }
+    {  // a Q8 embedding byte changed: named, with the file
+      Built const q = build(test::seed() + 2, false, pipeline::DenseType::kQ8);
+      auto const qp = dir / "q8.gguf";
+      pipeline::write_int4_model(qp, q.weights, *q.engine, test::tiny_tokenizer(64), q.info);
+      std::vector<char> qb(std::filesystem::file_size(qp));
+      std::ifstream(qp, std::ios::binary).read(qb.data(), static_cast<std::streamsize>(qb.size()));
+      io::GgufFile const f(qp);
+      qb[f.data_offset() + f.tensor("token_embd.codes").offset + 5] ^= 0x01;
+      CHECK_THROWS_WITH_AS((void)pipeline::load_int4_model(write(qb), 64),
+                           doctest::Contains("token_embd"), FormatError);
     }
     {  // truncated in the tensor data
       std::vector<char> bad(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(bytes.size() - 100));

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The CPU GEMM operations of the int4 engine, dispatched once per call to the best ISA level:
-// gemm_w4a4 (int4 weights × int4/int8 activation codes → int32 → FP32), gemm_w4a16 (weight-only
-// int4 × FP32 activations) and gemm_f16 (F16 weights × FP32, the lm_head).
+// gemm_w4a4 (int4 weights × int4/int8 activation codes → int32 → FP32), gemm_w8a8 (int8 weights ×
+// int8 codes, the Q8 lm_head), gemm_w4a16 (weight-only int4 × FP32 activations) and gemm_f16 (F16
+// weights × FP32, the F16 lm_head).
 #pragma once
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 #include "dfrot/gemm/cpu/gemm_kernels_scalar.hpp"
 #include "dfrot/gemm/f16_matrix.hpp"
 #include "dfrot/gemm/packed_int4_weights.hpp"
+#include "dfrot/gemm/packed_int8_weights.hpp"
 #include "dfrot/gemm/quantized_activations.hpp"
 
 namespace dfrot::gemm {
@@ -79,6 +81,36 @@ inline void gemm_w4a4(QuantizedActivations const& a, PackedInt4Weights const& w,
                             cpu::avx2::int_gemm(g, 0, a.n_rows, p0, p1);
                           } else {
                             cpu::scalar::int_gemm(g, 0, a.n_rows, p0, p1);
+                          }
+                        });
+  });
+}
+
+/// out [tokens × n_out] = dequantized A · Wᵀ for int8 weights (the Q8 embeddings / lm_head), exact
+/// in int32 and scaled once, as gemm_w4a4 with the weight offset 128:
+/// out[t, o] = (s_a[t]·s_w[o]) · (Σ_k code[t,k]·(W[o,k]+128) − 128·Σ_k code[t,k] − offset[t]·Σ_k W[o,k]).
+/// |Σ| < 2³¹ for K < 2¹⁶. Every ISA level gives bit-identical results.
+/// \throws ShapeError when the activations' width differs from n_in, K ≥ 2¹⁶ or the output shape
+/// is wrong.
+inline void gemm_w8a8(QuantizedActivations const& a, PackedInt8Weights const& w,
+                      MatrixView<float> out, int n_threads = 1) {
+  DFROT_THROW_IF(a.n_cols != w.n_in(), ShapeError, "gemm_w8a8: activations are ", a.n_rows, "x",
+                 a.n_cols, " but the weights expect K=", w.n_in());
+  DFROT_THROW_IF(w.n_in() >= (std::size_t{1} << 16), ShapeError, "gemm_w8a8: K=", w.n_in(),
+                 " could overflow the int32 accumulators (limit 65535)");
+  detail::check_out(out, a.n_rows, w.n_out(), "gemm_w8a8");
+  if (a.n_rows == 0) return;
+  cpu::Int8GemmArgs const g{a.codes.data(), a.k_pad, a.scales.data(), a.offsets.data(),
+                            a.code_sums.data(), &w, out.data(), out.row_stride()};
+  dispatch_isa<kIntGemmIsas>(active_isa(), [&]<Isa I>() {
+    detail::over_panels(w.n_panels(), a.n_rows * w.k_pad() * kPanelRows, n_threads,
+                        [&](std::size_t p0, std::size_t p1) {
+                          if constexpr (I == Isa::kAvx512Vnni) {
+                            cpu::avx512vnni::int8_gemm(g, 0, a.n_rows, p0, p1);
+                          } else if constexpr (I == Isa::kAvx2) {
+                            cpu::avx2::int8_gemm(g, 0, a.n_rows, p0, p1);
+                          } else {
+                            cpu::scalar::int8_gemm(g, 0, a.n_rows, p0, p1);
                           }
                         });
   });

@@ -340,10 +340,14 @@ inline LlamaHParams gguf_llama_hparams(GgufFile const& f) {
   }
   hp.rope_original_max_pos = f.get_uint_or(a + "rope.scaling.original_context_length", 0);
 
-  GgufTensorInfo const& embd = f.tensor("token_embd.weight");
-  DFROT_THROW_IF(embd.dims.size() != 2, FormatError, f.where(), ": tensor 'token_embd.weight' has ",
-                 embd.dims.size(), " dimensions, expected 2");
-  hp.vocab = f.get_uint_or(a + "vocab_size", embd.dims[1]);
+  if (f.contains(a + "vocab_size")) {  // (dfrot's Q8 files store the embeddings as .codes)
+    hp.vocab = f.get_uint(a + "vocab_size");
+  } else {
+    GgufTensorInfo const& embd = f.tensor("token_embd.weight");
+    DFROT_THROW_IF(embd.dims.size() != 2, FormatError, f.where(), ": tensor 'token_embd.weight' has ",
+                   embd.dims.size(), " dimensions, expected 2");
+    hp.vocab = embd.dims[1];
+  }
 
   return hp;
 }

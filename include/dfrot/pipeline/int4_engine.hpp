@@ -25,24 +25,47 @@
 
 namespace dfrot::pipeline {
 
-/// Storage of the embeddings and the lm_head in the engine (`--lm-head`): F16 halves their bytes
+/// Storage of the embeddings and the lm_head in the engine (`--dense`): F16 halves their bytes
 /// (they are half of a W4 model's decode traffic, INT4_ENGINE_NOTES.md) at a relative rounding
-/// error of 2⁻¹¹ per weight; FP32 keeps the fake path's values exactly.
-enum class DenseType { kF16, kF32 };
+/// error of 2⁻¹¹ per weight; Q8 (int8 per row, the lm_head input quantized to int8 per token, an
+/// integer GEMM) halves them again, as llama.cpp's Q8_0 output does; FP32 keeps the fake path's
+/// values exactly.
+enum class DenseType { kF16, kQ8, kF32 };
 
-constexpr std::string_view to_string(DenseType t) { return t == DenseType::kF16 ? "f16" : "f32"; }
+constexpr std::string_view to_string(DenseType t) {
+  return t == DenseType::kF16 ? "f16" : t == DenseType::kQ8 ? "q8" : "f32";
+}
 
-/// An embedding / lm_head matrix [vocab × d] in F16 or FP32.
+/// The DenseType named "f16", "q8" or "f32". \throws UsageError for another name.
+inline DenseType parse_dense_type(std::string_view name) {
+  for (DenseType t : {DenseType::kF16, DenseType::kQ8})
+    if (name == to_string(t)) return t;
+  DFROT_THROW_IF(name != to_string(DenseType::kF32), UsageError, "dense type '", name,
+                 "': expected f16, q8 or f32");
+  return DenseType::kF32;
+}
+
+/// The activation quantizer of a Q8 lm_head's input: symmetric int8 per token, no clipping.
+inline quant::QuantConfig q8_head_input_config() {
+  quant::QuantConfig c;
+  c.bits = 8;
+  c.symmetry = quant::Symmetry::kSym;
+  return c;
+}
+
+/// An embedding / lm_head matrix [vocab × d] in F16, Q8 or FP32.
 class DenseMatrix {
  public:
   DenseMatrix() = default;
   static DenseMatrix make(model::RowMatrix const& m, DenseType type, std::string_view name) {
+    MatrixView<float const> const v(m.data(), static_cast<std::size_t>(m.rows()),
+                                    static_cast<std::size_t>(m.cols()));
     DenseMatrix d;
+    d.type_ = type;
     if (type == DenseType::kF16) {
-      d.f16_ = gemm::F16Matrix::from_float(
-          MatrixView<float const>(m.data(), static_cast<std::size_t>(m.rows()),
-                                  static_cast<std::size_t>(m.cols())),
-          name);
+      d.f16_ = gemm::F16Matrix::from_float(v, name);
+    } else if (type == DenseType::kQ8) {
+      d.q8_ = gemm::PackedInt8Weights::quantize(v, name);
     } else {
       d.f32_ = m;
     }
@@ -50,34 +73,71 @@ class DenseMatrix {
   }
   static DenseMatrix from_f16(gemm::F16Matrix m) {
     DenseMatrix d;
+    d.type_ = DenseType::kF16;
     d.f16_ = std::move(m);
+    return d;
+  }
+  static DenseMatrix from_q8(gemm::PackedInt8Weights m) {
+    DenseMatrix d;
+    d.type_ = DenseType::kQ8;
+    d.q8_ = std::move(m);
     return d;
   }
   static DenseMatrix from_f32(model::RowMatrix m) {
     DenseMatrix d;
+    d.type_ = DenseType::kF32;
     d.f32_ = std::move(m);
     return d;
   }
 
-  DenseType type() const { return f16_.empty() ? DenseType::kF32 : DenseType::kF16; }
-  std::size_t rows() const { return f16_.empty() ? static_cast<std::size_t>(f32_.rows()) : f16_.rows(); }
-  std::size_t cols() const { return f16_.empty() ? static_cast<std::size_t>(f32_.cols()) : f16_.cols(); }
-  std::size_t bytes() const { return f16_.empty() ? static_cast<std::size_t>(f32_.size()) * 4 : f16_.bytes(); }
+  DenseType type() const { return type_; }
+  std::size_t rows() const {
+    switch (type_) {
+      case DenseType::kF16: return f16_.rows();
+      case DenseType::kQ8: return q8_.n_out();
+      case DenseType::kF32: break;
+    }
+    return static_cast<std::size_t>(f32_.rows());
+  }
+  std::size_t cols() const {
+    switch (type_) {
+      case DenseType::kF16: return f16_.cols();
+      case DenseType::kQ8: return q8_.n_in();
+      case DenseType::kF32: break;
+    }
+    return static_cast<std::size_t>(f32_.cols());
+  }
+  std::size_t bytes() const {
+    switch (type_) {
+      case DenseType::kF16: return f16_.bytes();
+      case DenseType::kQ8: return q8_.bytes();
+      case DenseType::kF32: break;
+    }
+    return static_cast<std::size_t>(f32_.size()) * 4;
+  }
   gemm::F16Matrix const& f16() const { return f16_; }
+  gemm::PackedInt8Weights const& q8() const { return q8_; }
   model::RowMatrix const& f32() const { return f32_; }
 
+  /// The (dequantized / widened) row r: the embedding lookup.
   void row(std::size_t r, std::span<float> out) const {
-    if (!f16_.empty()) {
-      f16_.row_to_float(r, out.data());
-    } else {
-      std::copy(f32_.row(static_cast<Eigen::Index>(r)).data(),
-                f32_.row(static_cast<Eigen::Index>(r)).data() + f32_.cols(), out.data());
+    switch (type_) {
+      case DenseType::kF16: f16_.row_to_float(r, out.data()); return;
+      case DenseType::kQ8: q8_.row_to_float(r, out.data()); return;
+      case DenseType::kF32: break;
     }
+    std::copy(f32_.row(static_cast<Eigen::Index>(r)).data(),
+              f32_.row(static_cast<Eigen::Index>(r)).data() + f32_.cols(), out.data());
   }
-  /// y = x · Mᵀ.
+  /// y = x · Mᵀ (Q8: x quantized per token to int8 first, q8_head_input_config).
   void multiply(MatrixView<float const> x, MatrixView<float> y, int n_threads) const {
-    if (!f16_.empty()) {
+    if (type_ == DenseType::kF16) {
       gemm::gemm_f16(x, f16_, y, n_threads);
+      return;
+    }
+    if (type_ == DenseType::kQ8) {
+      gemm::quantize_activations_for_gemm(x, q8_head_input_config(), codes_, n_threads);
+      gemm::gemm_w8a8(codes_, q8_, y, n_threads);
       return;
     }
     using Stride = Eigen::OuterStride<>;
@@ -91,8 +151,11 @@ class DenseMatrix {
   }
 
  private:
+  DenseType type_ = DenseType::kF32;
   gemm::F16Matrix f16_;
+  gemm::PackedInt8Weights q8_;
   model::RowMatrix f32_;
+  mutable gemm::QuantizedActivations codes_;  ///< Q8 input codes; one forward at a time
 };
 
 /// The decoder linears of one layer in the panel layout.
@@ -311,7 +374,8 @@ inline std::shared_ptr<Int4Linears> make_int4_engine(model::LlamaWeights const& 
       activation_plan(c, s, plan), std::move(head_transform));
 }
 
-/// Rounds the embeddings and lm_head of `w` to the values `type` stores (F16: nearest even), so the
+/// Rounds the embeddings and lm_head of `w` to the values `type` stores (F16: nearest even; Q8: the
+/// dequantized int8 codes — the Q8 head's int8 input is not reproduced), so the
 /// fake-quant path computes with exactly the engine's dense weights (its oracle must: a 4-bit
 /// model amplifies even F16 rounding through the activation quantizers).
 /// With a tied head transform M the lm_head becomes (rounded E)·M, as the engine computes it.
@@ -320,9 +384,17 @@ inline void round_dense_weights(model::LlamaWeights& w, DenseType type,
   auto round = [](model::RowMatrix& m) {
     for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = f16_bits_to_float(float_to_f16_bits(m.data()[i]));
   };
+  auto round_q8 = [](model::RowMatrix& m, char const* name) {
+    gemm::PackedInt8Weights const q = gemm::PackedInt8Weights::quantize(
+        MatrixView<float const>(m.data(), static_cast<std::size_t>(m.rows()), static_cast<std::size_t>(m.cols())), name);
+    for (Eigen::Index r = 0; r < m.rows(); ++r) q.row_to_float(static_cast<std::size_t>(r), m.row(r).data());
+  };
   if (type == DenseType::kF16) {
     round(w.tok_embeddings);
     if (!w.is_tied()) round(w.output);
+  } else if (type == DenseType::kQ8) {
+    round_q8(w.tok_embeddings, "token_embd");
+    if (!w.is_tied()) round_q8(w.output, "output");
   }
   if (head_transform.size() != 0) w.output = w.tok_embeddings * head_transform;
 }

@@ -295,9 +295,9 @@ inline QuantizedModelInfo read_info(io::GgufFile const& f) {
   }
   if (info.version == kInt4ModelFileVersion) {
     std::string const dense = f.get_string("dfrot.dense_type");
-    DFROT_THROW_IF(dense != "f16" && dense != "f32", FormatError, f.where(), ": dfrot.dense_type = '",
-                   dense, "', expected f16 or f32");
-    info.dense = dense == "f16" ? DenseType::kF16 : DenseType::kF32;
+    DFROT_THROW_IF(dense != "f16" && dense != "q8" && dense != "f32", FormatError, f.where(),
+                   ": dfrot.dense_type = '", dense, "', expected f16, q8 or f32");
+    info.dense = parse_dense_type(dense);
     std::string const plan = f.get_string_or("dfrot.skew_plan", "");
     if (!plan.empty()) info.plan = parse_skew_plan(plan, f.get_uint("llama.block_count"), f.where());
   }
@@ -314,8 +314,11 @@ inline QuantizedModelInfo read_info(io::GgufFile const& f) {
 /// (attn_q, attn_k, attn_v, attn_output, ffn_gate, ffn_up, ffn_down) three tensors in the panel
 /// layout of gemm/packed_int4_weights.hpp: `<stem>.codes` I8 [n_out_pad, k_pad/2] (offset-binary
 /// nibbles), `<stem>.scales` F32 [n_out_pad], `<stem>.row_sums` I32 [n_out_pad]. Keys as version 1
-/// plus dfrot.dense_type ("f16" | "f32") and, with --auto-asym, dfrot.skew_plan (the measured
-/// symmetries, detail::format_skew_plan). The codes and F16 matrices are used from the mapping,
+/// plus dfrot.dense_type ("f16" | "q8" | "f32") and, with --auto-asym, dfrot.skew_plan (the measured
+/// symmetries, detail::format_skew_plan). With dense type q8, token_embd and output are stored
+/// like the linears, in the layout of gemm/packed_int8_weights.hpp: `token_embd.codes` I8
+/// [n_out_pad, k_pad] (offset-binary bytes), `.scales` F32 and `.row_sums` I32 [n_out_pad].
+/// The codes and F16 matrices are used from the mapping,
 /// never copied; no FP32 decoder weight is ever materialized. llama.cpp cannot run this file.
 /// @{
 
@@ -335,7 +338,16 @@ inline void write_int4_model(std::filesystem::path const& path, model::LlamaWeig
                      std::span<float const>(v.data(), static_cast<std::size_t>(v.size())));
   };
   auto add_dense = [&](std::string const& name, DenseMatrix const& m) {
-    if (m.type() == DenseType::kF16) {
+    if (m.type() == DenseType::kQ8) {
+      gemm::PackedInt8Weights const& q = m.q8();
+      std::string const stem = name.substr(0, name.find('.'));
+      g.add_tensor(stem + ".codes", {q.n_out_pad(), q.k_pad()}, io::GgmlType::kI8,
+                   std::as_bytes(std::span<std::uint8_t const>(q.codes(), q.code_bytes())));
+      g.add_tensor(stem + ".scales", {q.n_out_pad()}, io::GgmlType::kF32,
+                   std::as_bytes(std::span<float const>(q.scales(), q.n_out_pad())));
+      g.add_tensor(stem + ".row_sums", {q.n_out_pad()}, io::GgmlType::kI32,
+                   std::as_bytes(std::span<std::int32_t const>(q.row_sums(), q.n_out_pad())));
+    } else if (m.type() == DenseType::kF16) {
       g.add_tensor(name, {m.rows(), m.cols()}, io::GgmlType::kF16,
                    std::as_bytes(std::span<std::uint16_t const>(m.f16().data(), m.rows() * m.cols())));
     } else {
@@ -406,6 +418,16 @@ inline model::Vector f32_vector(io::GgufFile const& f, std::string const& name, 
 inline DenseMatrix dense_tensor(io::GgufFile const& f, std::shared_ptr<io::GgufFile const> const& keep,
                                 std::string const& name, DenseType type, std::size_t rows,
                                 std::size_t cols) {
+  if (type == DenseType::kQ8) {
+    std::string const stem = name.substr(0, name.find('.'));
+    std::size_t const n_pad = gemm::round_up(rows, gemm::kPanelRows), k_pad = gemm::round_up(cols, gemm::kOctet);
+    auto const codes = typed_tensor<std::uint8_t>(f, stem + ".codes", io::GgmlType::kI8, {n_pad, k_pad});
+    auto const scales = typed_tensor<float>(f, stem + ".scales", io::GgmlType::kF32, {n_pad});
+    auto const sums = typed_tensor<std::int32_t>(f, stem + ".row_sums", io::GgmlType::kI32, {n_pad});
+    auto q = gemm::PackedInt8Weights::view(rows, cols, codes, scales, sums, keep, str_cat(f.where(), ": ", stem));
+    q.check(str_cat(f.where(), ": ", stem));
+    return DenseMatrix::from_q8(std::move(q));
+  }
   if (type == DenseType::kF16) {
     return DenseMatrix::from_f16(gemm::F16Matrix::view(
         rows, cols, typed_tensor<std::uint16_t>(f, name, io::GgmlType::kF16, {rows, cols}), keep, name));

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "dfrot/gemm/packed_int4_weights.hpp"
+#include "dfrot/gemm/packed_int8_weights.hpp"
 
 namespace dfrot::gemm::cpu {
 
@@ -19,6 +20,19 @@ struct IntGemmArgs {
   std::int32_t const* a_sums = nullptr;
   PackedInt4Weights const* w = nullptr;
   float* out = nullptr;  ///< [tokens × w.n_out()], row stride out_stride
+  std::size_t out_stride = 0;
+};
+
+/// out[t, o] = (a_scales[t]·w.scales()[o]) · float(acc − 128·a_sums[t] − a_offsets[t]·w.row_sums()[o])
+/// with acc = Σ_k a[t, k]·(W[o, k] + 128) over k_pad columns (int8 weights; integer, exact).
+struct Int8GemmArgs {
+  std::int8_t const* a = nullptr;  ///< activation codes, rows of a_stride ≥ w.k_pad() bytes
+  std::size_t a_stride = 0;
+  float const* a_scales = nullptr;
+  std::int32_t const* a_offsets = nullptr;
+  std::int32_t const* a_sums = nullptr;
+  PackedInt8Weights const* w = nullptr;
+  float* out = nullptr;
   std::size_t out_stride = 0;
 };
 

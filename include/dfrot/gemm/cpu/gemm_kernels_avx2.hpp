@@ -90,6 +90,54 @@ DFROT_FORCEINLINE void int_block(IntGemmArgs const& g, std::size_t t0, std::size
   }
 }
 
+/// MB tokens × one panel of the int8-weight kernel. `vpmaddubsw` would saturate (255·127·2 >
+/// 2¹⁵), so both operands are widened to int16 and multiplied with `vpmaddwd`: quarter q of a
+/// block (channels 4q..4q+3) accumulates [c(k0+k1), c(k2+k3)] pairs per channel, summed at the end.
+template <int MB>
+DFROT_FORCEINLINE void int8_block(Int8GemmArgs const& g, std::size_t t0, std::size_t p) noexcept {
+  PackedInt8Weights const& w = *g.w;
+  std::size_t const n_quads = w.k_pad() / kQuad;
+  std::uint8_t const* wp = w.panel(p);
+  __m256i acc[MB][4];
+  for (int t = 0; t < MB; ++t)
+    for (int q = 0; q < 4; ++q) acc[t][q] = _mm256_setzero_si256();
+  std::int8_t const* a = g.a + t0 * g.a_stride;
+  for (std::size_t j = 0; j < n_quads; ++j) {
+    __m256i wq[4];
+    for (int q = 0; q < 4; ++q) {
+      wq[q] = _mm256_cvtepu8_epi16(
+          _mm_loadu_si128(reinterpret_cast<__m128i const*>(wp + j * kBlockBytes + 16 * q)));
+    }
+    for (int t = 0; t < MB; ++t) {
+      std::int32_t a4;
+      std::memcpy(&a4, a + static_cast<std::size_t>(t) * g.a_stride + j * kQuad, 4);
+      __m256i const b = _mm256_broadcastq_epi64(_mm_cvtepi8_epi16(_mm_cvtsi32_si128(a4)));
+      for (int q = 0; q < 4; ++q) acc[t][q] = _mm256_add_epi32(acc[t][q], _mm256_madd_epi16(wq[q], b));
+    }
+  }
+  std::size_t const o0 = p * kPanelRows;
+  std::size_t const n_valid = std::min(kPanelRows, w.n_out() - o0);
+  for (int t = 0; t < MB; ++t) {
+    std::size_t const tt = t0 + static_cast<std::size_t>(t);
+    __m256i const corr = _mm256_set1_epi32(128 * g.a_sums[tt]);
+    __m256i const off = _mm256_set1_epi32(g.a_offsets[tt]);
+    __m256 const sa = _mm256_set1_ps(g.a_scales[tt]);
+    for (int h = 0; h < 2; ++h) {
+      if (static_cast<std::size_t>(h) * 8 >= n_valid) break;
+      // hadd per 128-bit lane gives [c0 c1 c4 c5 | c2 c3 c6 c7]; the permute restores c0..c7.
+      __m256i const sums = _mm256_permute4x64_epi64(
+          _mm256_hadd_epi32(acc[t][2 * h], acc[t][2 * h + 1]), 0b11011000);
+      std::size_t const o = o0 + static_cast<std::size_t>(h) * 8;
+      __m256i const rs = _mm256_loadu_si256(reinterpret_cast<__m256i const*>(w.row_sums() + o));
+      __m256i v = _mm256_sub_epi32(sums, corr);
+      v = _mm256_sub_epi32(v, _mm256_mullo_epi32(off, rs));
+      __m256 const scale = _mm256_mul_ps(sa, _mm256_loadu_ps(w.scales() + o));
+      store_n(g.out + tt * g.out_stride + o, _mm256_mul_ps(scale, _mm256_cvtepi32_ps(v)),
+              n_valid - static_cast<std::size_t>(h) * 8);
+    }
+  }
+}
+
 /// MB tokens × one panel of the weight-only kernel: nibbles → int32 lanes → float, FMA.
 template <int MB>
 DFROT_FORCEINLINE void w4a16_block(W4A16Args const& g, std::size_t t0, std::size_t p) noexcept {
@@ -202,6 +250,16 @@ inline void int_gemm(IntGemmArgs const& g, std::size_t t0, std::size_t t1, std::
     std::size_t const te = std::min(t1, tb + kTokenBlock);
     for (std::size_t p = p0; p < p1; ++p) {
       detail::over_tokens<4>(tb, te, [&]<int MB>(std::size_t t) { detail::int_block<MB>(g, t, p); });
+    }
+  }
+}
+
+inline void int8_gemm(Int8GemmArgs const& g, std::size_t t0, std::size_t t1, std::size_t p0,
+                      std::size_t p1) noexcept {
+  for (std::size_t tb = t0; tb < t1; tb += kTokenBlock) {
+    std::size_t const te = std::min(t1, tb + kTokenBlock);
+    for (std::size_t p = p0; p < p1; ++p) {
+      detail::over_tokens<3>(tb, te, [&]<int MB>(std::size_t t) { detail::int8_block<MB>(g, t, p); });
     }
   }
 }

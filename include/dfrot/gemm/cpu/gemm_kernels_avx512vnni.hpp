@@ -75,6 +75,60 @@ DFROT_FORCEINLINE void int_block(IntGemmArgs const& g, std::size_t t0, std::size
   }
 }
 
+/// MB tokens × NP panels of the int8-weight kernel: one block (16 channels × 4 columns) is one
+/// `vpdpbusd` operand as stored.
+template <int MB, int NP>
+DFROT_FORCEINLINE void int8_block(Int8GemmArgs const& g, std::size_t t0, std::size_t p0) noexcept {
+  PackedInt8Weights const& w = *g.w;
+  std::size_t const n_quads = w.k_pad() / kQuad;
+  __m512i acc[MB][NP];
+  for (int t = 0; t < MB; ++t)
+    for (int p = 0; p < NP; ++p) acc[t][p] = _mm512_setzero_si512();
+  std::uint8_t const* wp[NP];
+  for (int p = 0; p < NP; ++p) wp[p] = w.panel(p0 + static_cast<std::size_t>(p));
+  std::int8_t const* a = g.a + t0 * g.a_stride;
+  for (std::size_t j = 0; j < n_quads; ++j) {
+    __m512i v[NP];
+    for (int p = 0; p < NP; ++p) v[p] = _mm512_loadu_si512(wp[p] + j * kBlockBytes);
+    for (int t = 0; t < MB; ++t) {
+      __m512i const b = broadcast4(a + static_cast<std::size_t>(t) * g.a_stride + j * kQuad);
+      for (int p = 0; p < NP; ++p) acc[t][p] = _mm512_dpbusd_epi32(acc[t][p], v[p], b);
+    }
+  }
+  for (int t = 0; t < MB; ++t) {
+    std::size_t const tt = t0 + static_cast<std::size_t>(t);
+    __m512i const corr = _mm512_set1_epi32(128 * g.a_sums[tt]);
+    __m512i const off = _mm512_set1_epi32(g.a_offsets[tt]);
+    __m512 const sa = _mm512_set1_ps(g.a_scales[tt]);
+    for (int p = 0; p < NP; ++p) {
+      std::size_t const o = (p0 + static_cast<std::size_t>(p)) * kPanelRows;
+      std::size_t const n_valid = std::min(kPanelRows, w.n_out() - o);
+      __m512i vs = _mm512_sub_epi32(acc[t][p], corr);
+      vs = _mm512_sub_epi32(vs, _mm512_mullo_epi32(off, _mm512_loadu_si512(w.row_sums() + o)));
+      __m512 const scale = _mm512_mul_ps(sa, _mm512_loadu_ps(w.scales() + o));
+      __mmask16 const m = static_cast<__mmask16>((1u << n_valid) - 1u);
+      _mm512_mask_storeu_ps(g.out + tt * g.out_stride + o, m,
+                            _mm512_mul_ps(scale, _mm512_maskz_cvtepi32_ps(0xFFFF, vs)));
+    }
+  }
+}
+
+template <int NP>
+DFROT_FORCEINLINE void int8_panels(Int8GemmArgs const& g, std::size_t t0, std::size_t t1,
+                                   std::size_t p) noexcept {
+  constexpr int kMaxMb = 6;
+  std::size_t t = t0;
+  for (; t + kMaxMb <= t1; t += kMaxMb) int8_block<kMaxMb, NP>(g, t, p);
+  switch (t1 - t) {
+    case 5: int8_block<5, NP>(g, t, p); break;
+    case 4: int8_block<4, NP>(g, t, p); break;
+    case 3: int8_block<3, NP>(g, t, p); break;
+    case 2: int8_block<2, NP>(g, t, p); break;
+    case 1: int8_block<1, NP>(g, t, p); break;
+    default: break;
+  }
+}
+
 template <int NP>
 DFROT_FORCEINLINE void int_panels(IntGemmArgs const& g, std::size_t t0, std::size_t t1,
                                   std::size_t p) noexcept {
@@ -103,6 +157,17 @@ inline void int_gemm(IntGemmArgs const& g, std::size_t t0, std::size_t t1, std::
     std::size_t p = p0;
     for (; p + 2 <= p1; p += 2) detail::int_panels<2>(g, tb, te, p);
     if (p < p1) detail::int_panels<1>(g, tb, te, p);
+  }
+}
+
+/// Tokens [t0, t1) × panels [p0, p1) of the int8-weight kernel, as int_gemm.
+inline void int8_gemm(Int8GemmArgs const& g, std::size_t t0, std::size_t t1, std::size_t p0,
+                      std::size_t p1) noexcept {
+  for (std::size_t tb = t0; tb < t1; tb += kTokenBlock) {
+    std::size_t const te = std::min(t1, tb + kTokenBlock);
+    std::size_t p = p0;
+    for (; p + 2 <= p1; p += 2) detail::int8_panels<2>(g, tb, te, p);
+    if (p < p1) detail::int8_panels<1>(g, tb, te, p);
   }
 }
 

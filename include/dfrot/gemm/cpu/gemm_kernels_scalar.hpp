@@ -29,6 +29,22 @@ inline void int_gemm(IntGemmArgs const& g, std::size_t t0, std::size_t t1, std::
   }
 }
 
+/// Tokens [t0, t1) × panels [p0, p1) of the int8-weight GEMM.
+inline void int8_gemm(Int8GemmArgs const& g, std::size_t t0, std::size_t t1, std::size_t p0,
+                      std::size_t p1) noexcept {
+  PackedInt8Weights const& w = *g.w;
+  std::size_t const kp = w.k_pad(), o_end = std::min(p1 * kPanelRows, w.n_out());
+  for (std::size_t t = t0; t < t1; ++t) {
+    std::int8_t const* a = g.a + t * g.a_stride;
+    for (std::size_t o = p0 * kPanelRows; o < o_end; ++o) {
+      std::int32_t acc = 0;
+      for (std::size_t k = 0; k < kp; ++k) acc += static_cast<std::int32_t>(a[k]) * (w.code(o, k) + 128);
+      std::int32_t const v = acc - 128 * g.a_sums[t] - g.a_offsets[t] * w.row_sums()[o];
+      g.out[t * g.out_stride + o] = g.a_scales[t] * w.scales()[o] * static_cast<float>(v);
+    }
+  }
+}
+
 /// Tokens [t0, t1) × panels [p0, p1) of the weight-only GEMM.
 inline void w4a16_gemm(W4A16Args const& g, std::size_t t0, std::size_t t1, std::size_t p0,
                        std::size_t p1) noexcept {
