@@ -23,6 +23,7 @@
 #include "common/stopwatch.hpp"
 #include "dfrot/core/format.hpp"
 #include "dfrot/core/parallel.hpp"
+#include "dfrot/io/file_read.hpp"
 
 namespace dfrot::app {
 
@@ -54,10 +55,7 @@ std::uintmax_t model_bytes(std::string const& path) {
 bool carries_tokenizer(std::string const& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) return true;
-  std::ifstream in(path, std::ios::binary);
-  char magic[4] = {};
-  in.read(magic, 4);
-  return in && std::string_view(magic, 4) == "GGUF";
+  return io::starts_with_magic(path, "GGUF");
 }
 
 struct Spread {
@@ -82,8 +80,10 @@ CommandAction add_bench_command(CLI::App& sub, CommonOptions& common) {
   sub.add_option("--tokenizer", o->tokenizer,
                  "tokenizer for the models that carry none (llama2.c .bin: tokenizer.bin)");
   sub.add_option("-p,--n-prompt", o->n_prompt, "prompt tokens of the prefill test (0 = skip)")
+      ->check(CLI::Range(std::size_t{0}, model::kMaxPositions))
       ->capture_default_str();
   sub.add_option("-n,--n-gen", o->n_gen, "tokens of the decode test (0 = skip)")
+      ->check(CLI::Range(std::size_t{0}, model::kMaxPositions))
       ->capture_default_str();
   sub.add_option("-r,--repetitions", o->reps, "timed repetitions per test (after one warm-up)")
       ->capture_default_str();

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dfrot/core/format.hpp"
+#include "dfrot/io/file_read.hpp"
 #include "dfrot/io/gguf.hpp"
 #include "dfrot/pipeline/model_file.hpp"
 #include "dfrot/pipeline/quantized_model.hpp"
@@ -52,19 +53,13 @@ std::string read_chat_template(std::string const& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
     fs::path const cfg = fs::path(path) / "tokenizer_config.json";
-    std::ifstream in(cfg);
-    if (!in) return {};
-    nlohmann::json const j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (!fs::is_regular_file(cfg, ec)) return {};
+    nlohmann::json const j = io::read_json_file(cfg, "tokenizer config");
     if (j.is_object() && j.contains("chat_template") && j["chat_template"].is_string())
       return j["chat_template"].get<std::string>();
     return {};
   }
-  {
-    std::ifstream in(path, std::ios::binary);
-    char magic[4] = {};
-    in.read(magic, 4);
-    if (!in || std::string_view(magic, 4) != "GGUF") return {};
-  }
+  if (!io::starts_with_magic(path, "GGUF")) return {};
   io::GgufFile const f(path);
   return f.get_string_or("tokenizer.chat_template", "");
 }

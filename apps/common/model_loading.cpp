@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "dfrot/io/file_read.hpp"
 #include "dfrot/io/llama_checkpoint.hpp"
 
 namespace dfrot::app {
@@ -25,13 +26,6 @@ LoadedModel load_model(std::string const& path, std::string const& tokenizer_pat
   return out;
 }
 
-std::string read_text(std::string const& path) {
-  std::ifstream in(path, std::ios::binary);
-  DFROT_THROW_IF(!in, IoError, "text '", path, "': cannot open");
-  std::ostringstream s;
-  s << in.rdbuf();
-  DFROT_THROW_IF(in.bad(), IoError, "text '", path, "': read error");
-  return s.str();
-}
+std::string read_text(std::string const& path) { return io::read_file(path, "text"); }
 
 }  // namespace dfrot::app

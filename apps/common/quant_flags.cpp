@@ -77,7 +77,7 @@ QuantFlags add_quant_flags(CLI::App& sub) {
                  ->check(CLI::PositiveNumber);
   auto* cl = g->add_option("--calib-len", f->calib_len, "tokens per calibration window")
                  ->capture_default_str()
-                 ->check(CLI::PositiveNumber);
+                 ->check(CLI::Range(std::size_t{1}, model::kMaxPositions));
   auto* pd = g->add_option("--percdamp", f->percdamp, "GPTQ damping, fraction of mean diag(H)")
                  ->capture_default_str()
                  ->check(CLI::NonNegativeNumber);

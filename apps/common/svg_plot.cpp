@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "dfrot/core/error.hpp"
+#include "dfrot/io/atomic_file.hpp"
 
 namespace dfrot::app {
 
@@ -267,11 +268,9 @@ std::string render_svg(Plot const& p) {
 
 void write_svg(Plot const& plot, std::string const& path) {
   std::string const svg = render_svg(plot);
-  std::ofstream out(path, std::ios::binary);
-  DFROT_THROW_IF(!out, IoError, "plot '", path, "': cannot open for writing");
-  out << svg;
-  out.close();
-  DFROT_THROW_IF(!out, IoError, "plot '", path, "': write failed");
+  io::AtomicOutputFile file(path, "plot");
+  file.stream() << svg;
+  file.commit();
 }
 
 std::string convert_svg_to_png(std::string const& svg_path, std::string const& png_path) {

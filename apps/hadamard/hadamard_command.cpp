@@ -8,6 +8,7 @@
 #include "common/commands.hpp"
 #include "common/report.hpp"
 #include "dfrot/core/aligned_buffer.hpp"
+#include "dfrot/core/checked_size.hpp"
 #include "dfrot/core/rng.hpp"
 #include "dfrot/hadamard/hadamard_transform.hpp"
 
@@ -18,6 +19,9 @@ namespace {
 // Every hidden / intermediate / head size of the model families dfrot targets (issue list).
 std::vector<std::size_t> const kModelSizes = {64,   128,  576,   960,   1536,  2048,  2560, 3584,
                                               4096, 5120, 8192,  11008, 13824, 14336, 18944, 28672};
+
+/// Largest timing batch (rows × size floats).
+constexpr std::size_t kMaxBatchBytes = std::size_t{4} << 30;
 
 template <class T>
 double round_trip_error(hadamard::HadamardTransform const& t, std::uint64_t seed) {
@@ -40,8 +44,11 @@ CommandAction add_hadamard_command(CLI::App& sub, CommonOptions& common) {
   auto sizes = std::make_shared<std::vector<std::size_t>>();
   auto rows = std::make_shared<std::size_t>(4096);
   auto block_fallback = std::make_shared<bool>(false);
-  sub.add_option("sizes", *sizes, "transform sizes (default: every model size dfrot targets)");
-  sub.add_option("--rows", *rows, "rows per timing batch")->capture_default_str();
+  sub.add_option("sizes", *sizes, "transform sizes (default: every model size dfrot targets)")
+      ->check(CLI::Range(std::size_t{1}, hadamard::HadamardTransform::kMaxSize));
+  sub.add_option("--rows", *rows, "rows per timing batch")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
+      ->capture_default_str();
   sub.add_flag("--block-fallback", *block_fallback,
                "use a block-diagonal Hadamard for sizes that are not K·2^m");
   return [sizes, rows, block_fallback, &common]() {
@@ -53,7 +60,9 @@ CommandAction add_hadamard_command(CLI::App& sub, CommonOptions& common) {
     for (std::size_t n : list) {
       hadamard::HadamardTransform const t(
           n, *block_fallback ? hadamard::Fallback::kBlockDiagonal : hadamard::Fallback::kNone);
-      AlignedBuffer<float> data(*rows * n);
+      // (rows·n is checked: both come from the command line.)
+      AlignedBuffer<float> data(checked_elements(checked_mul(*rows, n, "hadamard --rows x size"),
+                                                 sizeof(float), kMaxBatchBytes, "hadamard batch"));
       Rng rng(common.seed);
       for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<float>(rng.normal());
       MatrixView<float> view(data.data(), *rows, n);

@@ -142,6 +142,7 @@ CommandAction add_inspect_command(CLI::App& sub, CommonOptions& common) {
   sub.add_option("--calib-windows", o->calib_windows, "calibration windows (DFRot's nsamples)")
       ->capture_default_str();
   sub.add_option("--calib-len", o->calib_len, "tokens per calibration window")
+      ->check(CLI::Range(std::size_t{1}, model::kMaxPositions))
       ->capture_default_str();
   sub.add_option("--layers", o->layers, "decoder layers to inspect (default: all)");
   sub.add_option("--rotation", o->rotation_file,

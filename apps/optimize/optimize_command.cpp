@@ -67,7 +67,9 @@ CommandAction add_optimize_command(CLI::App& sub, CommonOptions& common) {
   sub.add_option("--calib", o->calib, "calibration text (never the evaluated split)")->capture_default_str();
   sub.add_option("--calib-windows", o->calib_windows, "calibration windows (DFRot: 1)")
       ->check(CLI::PositiveNumber)->capture_default_str();
-  sub.add_option("--calib-len", o->calib_len, "tokens per window")->check(CLI::PositiveNumber)->capture_default_str();
+  sub.add_option("--calib-len", o->calib_len, "tokens per window")
+      ->check(CLI::Range(std::size_t{1}, model::kMaxPositions))
+      ->capture_default_str();
   sub.add_option("--massive-rule", o->massive_rule,
                  "massive tokens: threshold (e_t < tau; LLaMA/Qwen) or random (e_t <= e_t^RO; Mistral)")
       ->check(CLI::IsMember({"threshold", "random"}))

@@ -38,7 +38,9 @@ CommandAction add_ppl_command(CLI::App& sub, CommonOptions& common) {
       ->required();
   sub.add_option("--tokenizer", o->tokenizer,
                  "tokenizer file when the model has none (llama2.c tokenizer.bin)");
-  sub.add_option("-c,--ctx-size", o->ctx, "tokens per window")->capture_default_str();
+  sub.add_option("-c,--ctx-size", o->ctx, "tokens per window")
+      ->check(CLI::Range(std::size_t{2}, model::kMaxPositions))
+      ->capture_default_str();
   sub.add_option("--chunks", o->chunks, "windows to evaluate (-1 = all)")->capture_default_str();
   sub.add_option("--calib", o->calib, "GPTQ calibration text (never the evaluated split)")
       ->capture_default_str();

@@ -42,13 +42,14 @@ CommandAction add_quantize_command(CLI::App& sub, CommonOptions& common) {
       ->check(CLI::IsMember({"int4", "f32"}))
       ->capture_default_str();
   sub.add_option("--dense", o->dense, "int4 format: embeddings / lm_head storage")
-      ->check(CLI::IsMember({"f16", "f32"}))
+      ->check(CLI::IsMember({"f16", "q8", "f32"}))
       ->capture_default_str();
   sub.add_option("--tokenizer", o->tokenizer,
                  "tokenizer file when the model has none (llama2.c tokenizer.bin)");
   sub.add_option("--calib", o->calib, "GPTQ calibration text (never the evaluated split)")
       ->capture_default_str();
   sub.add_option("-c,--ctx-size", o->max_positions, "positions the model is prepared for")
+      ->check(CLI::Range(std::size_t{1}, model::kMaxPositions))
       ->capture_default_str();
   QuantFlags const flags = add_quant_flags(sub);
   return [o, flags, &common]() {

@@ -45,6 +45,7 @@ CommandAction add_run_command(CLI::App& sub, CommonOptions& common) {
   sub.add_option("-n,--n-predict", o->n_predict, "tokens to generate at most")
       ->capture_default_str();
   sub.add_option("-c,--ctx-size", o->ctx, "context size (prompt + generated tokens)")
+      ->check(CLI::Range(std::size_t{2}, model::kMaxPositions))
       ->capture_default_str();
   sub.add_option("--temp", o->temp, "temperature (0 = greedy)")->capture_default_str();
   sub.add_option("--top-k", o->top_k, "keep the K most likely tokens (0 = off)")

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "dfrot/core/aligned_buffer.hpp"
+#include "dfrot/core/checked_size.hpp"
 #include "dfrot/core/dispatch.hpp"
 #include "dfrot/core/error.hpp"
 #include "dfrot/core/isa.hpp"
@@ -92,5 +93,17 @@ TEST_SUITE("core") {
       });
       for (int h : hits) CHECK(h == 1);
     }
+  }
+
+  TEST_CASE("checked_size: products and sums that wrap are errors, not small allocations") {
+    CHECK(checked_mul(3, 5, "x") == 15);
+    CHECK(checked_product({2, 3, 7}, "x") == 42);
+    // 4611686018427387905 · 32 wraps to 32 (the RoPE table of `ppl -c 4611686018427387905`).
+    CHECK_THROWS_WITH_AS(checked_mul(4611686018427387905ull, 32, "rope table"),
+                         doctest::Contains("rope table"), ShapeError);
+    CHECK_THROWS_AS(checked_add(~std::size_t{0}, 1, "x"), ShapeError);
+    CHECK_THROWS_AS(checked_product({std::size_t{1} << 40, std::size_t{1} << 30}, "x"), ShapeError);
+    CHECK(checked_elements(1024, 4, 4096, "x") == 1024);
+    CHECK_THROWS_AS(checked_elements(1025, 4, 4096, "x"), ShapeError);
   }
 }

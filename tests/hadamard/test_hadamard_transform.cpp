@@ -202,4 +202,15 @@ TEST_SUITE("hadamard") {
     CHECK(largest_supported_divisor(29568) == 1408);  // 29568 = 21 · 1408, 1408 = 44 · 32
     CHECK(largest_supported_divisor(13696) == 128);   // 13696 = 107 · 128
   }
+
+  TEST_CASE("hadamard: huge sizes are refused at once; the divisor search cannot wrap or hang") {
+    // `dfrot hadamard -- -5` passed 2^64 - 5: the old d·d <= n loop wrapped and never ended.
+    CHECK(largest_supported_divisor(~std::size_t{0} - 4) >= 1);
+    CHECK(largest_supported_divisor(~std::size_t{0}) == 1);  // 2^64 - 1 is odd, no K divides it
+    CHECK(largest_supported_divisor(std::size_t{1} << 63) == std::size_t{1} << 63);
+    CHECK(largest_supported_divisor(576 * 7) == 576);
+    CHECK(largest_supported_divisor(11008) == 172 * 64);
+    CHECK_THROWS_AS(HadamardTransform(std::size_t{1} << 52), ShapeError);  // a power of two
+    CHECK_THROWS_AS(HadamardTransform(~std::size_t{0} - 4, Fallback::kBlockDiagonal), ShapeError);
+  }
 }

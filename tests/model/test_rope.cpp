@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "dfrot/core/error.hpp"
 #include "dfrot/model/rope.hpp"
 #include "model/synthetic_model.hpp"
 
@@ -59,5 +60,19 @@ TEST_SUITE("model") {
       CHECK(scaled[i] <= base[i] * (1 + 1e-12));
       CHECK(scaled[i] >= base[i] / 8.0 * (1 - 1e-12));
     }
+  }
+
+  TEST_CASE("RopeTable and ModelConfig: sizes from input are bounded before anything is allocated") {
+    auto const w = dfrot::test::synthetic_llama(64, 1, 2, 1, 128, 32, 1);
+    // Used to wrap positions·head_dim/2 to a small table and write past it.
+    CHECK_THROWS_AS(dfrot::model::RopeTable(w.config, 4611686018427387905ull), dfrot::UsageError);
+    CHECK_THROWS_AS(dfrot::model::RopeTable(w.config, 100000000), dfrot::UsageError);
+    CHECK_NOTHROW(dfrot::model::RopeTable(w.config, 4096));
+    dfrot::model::ModelConfig c = w.config;
+    c.vocab = std::size_t{1} << 40;
+    CHECK_THROWS_WITH_AS(dfrot::model::validate(c), doctest::Contains("vocabulary"), dfrot::ShapeError);
+    c = w.config;
+    c.intermediate = std::size_t{1} << 50;
+    CHECK_THROWS_AS(dfrot::model::validate(c), dfrot::ShapeError);
   }
 }

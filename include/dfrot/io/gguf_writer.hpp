@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "dfrot/core/error.hpp"
+#include "dfrot/io/atomic_file.hpp"
 #include "dfrot/io/gguf.hpp"
 
 namespace dfrot::io {
@@ -83,10 +84,11 @@ class GgufWriter {
     tensors_.push_back({name, std::vector<std::uint64_t>(shape.rbegin(), shape.rend()), type, bytes});
   }
 
-  /// Writes the file (GGUF v3, `alignment`-byte aligned data). \throws IoError naming the file.
+  /// Writes the file (GGUF v3, `alignment`-byte aligned data) through a temporary file renamed
+  /// over `path` once complete. \throws IoError naming the file.
   void write(std::filesystem::path const& path, std::size_t alignment = 32) const {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    DFROT_THROW_IF(!out, IoError, "gguf '", path.string(), "': cannot create");
+    AtomicOutputFile file(path, "gguf");  // never a half-written model file
+    std::ofstream& out = file.stream();
     std::vector<std::uint8_t> head;
     put(head, GgufFile::kMagic);
     put(head, std::uint32_t{3});
@@ -117,8 +119,7 @@ class GgufWriter {
       out.write(reinterpret_cast<char const*>(t.data.data()), static_cast<std::streamsize>(bytes));
       out.write(zeros.data(), static_cast<std::streamsize>(padded(bytes, alignment) - bytes));
     }
-    out.flush();
-    DFROT_THROW_IF(!out, IoError, "gguf '", path.string(), "': write failed (disk full?)");
+    file.commit();
   }
 
  private:

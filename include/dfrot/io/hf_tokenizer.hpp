@@ -204,6 +204,10 @@ inline std::optional<TokenizerData> tokenizer_from_hf_json(nlohmann::json const&
   }
   DFROT_THROW_IF(by_id.empty(), FormatError, where, ": field 'model.vocab' is empty");
   std::size_t const n = by_id.rbegin()->first + 1;
+  // Gaps get placeholders; a sparse table (ids far above the count of tokens) is refused before
+  // building them (real vocabularies are dense, with a few reserved holes).
+  DFROT_THROW_IF(n > 2 * by_id.size() + 1024, FormatError, where, ": ", by_id.size(),
+                 " tokens but the largest id is ", n - 1, " (ids this sparse are implausible)");
   tk.tokens.resize(n);
   tk.token_types.assign(n, kTokenUnused);
   std::map<std::string, int, std::less<>> piece_id;  // first id of each piece

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "dfrot/core/error.hpp"
+#include "dfrot/io/file_read.hpp"
 #include "dfrot/io/gguf.hpp"
 #include "dfrot/io/llama2c.hpp"
 #include "dfrot/io/safetensors.hpp"
@@ -522,16 +523,9 @@ inline std::vector<float> permute_rotate_half_to_adjacent(std::span<float const>
 
 namespace detail {
 
+/// A JSON file of the checkpoint: regular file, size-capped, depth-limited (io/file_read.hpp).
 inline nlohmann::json read_json_file(std::filesystem::path const& p) {
-  std::ifstream in(p, std::ios::binary);
-  DFROT_THROW_IF(!in, IoError, "cannot open '", p.string(), "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  try {
-    return nlohmann::json::parse(ss.str());
-  } catch (nlohmann::json::exception const& e) {
-    throw FormatError(str_cat("json '", p.string(), "': does not parse: ", e.what()));
-  }
+  return io::read_json_file(p, "json");
 }
 
 inline std::size_t json_size(nlohmann::json const& cfg, char const* key, std::string const& where,
@@ -733,6 +727,7 @@ inline LlamaCheckpoint load_llama_checkpoint(std::filesystem::path const& path) 
     return load_llama_hf(path.parent_path());
   }
   std::uint32_t magic = 0;
+  require_regular_file(path, "checkpoint");  // before opening: a FIFO would block in open()
   {
     std::ifstream in(path, std::ios::binary);
     DFROT_THROW_IF(!in, IoError, "cannot open '", path.string(), "'");

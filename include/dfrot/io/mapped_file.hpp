@@ -29,7 +29,8 @@ class MappedFile {
   /// \throws IoError naming the path when it cannot be opened, is not a regular file, or mmap
   /// fails.
   explicit MappedFile(std::filesystem::path const& path) : path_(path) {
-    int const fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: a FIFO would block open() forever; fstat below then refuses it.
+    int const fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     DFROT_THROW_IF(fd < 0, IoError, "cannot open '", path.string(), "': ", std::strerror(errno));
     struct stat st {};
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

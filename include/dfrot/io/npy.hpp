@@ -19,6 +19,7 @@
 #include <Eigen/Core>
 
 #include "dfrot/core/error.hpp"
+#include "dfrot/io/atomic_file.hpp"
 #include "dfrot/io/byte_reader.hpp"
 #include "dfrot/io/mapped_file.hpp"
 
@@ -324,11 +325,10 @@ inline std::vector<std::byte> encode_npy(std::span<std::size_t const> shape,
 inline void write_npy(std::filesystem::path const& path, std::span<std::size_t const> shape,
                       std::span<double const> data) {
   std::vector<std::byte> const bytes = encode_npy(shape, data);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  DFROT_THROW_IF(!out, IoError, "cannot open '", path.string(), "' for writing");
-  out.write(reinterpret_cast<char const*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  DFROT_THROW_IF(!out, IoError, "cannot write ", bytes.size(), " bytes to '", path.string(), "'");
+  AtomicOutputFile file(path, "npy");  // never a half-written rotation
+  file.stream().write(reinterpret_cast<char const*>(bytes.data()),
+                      static_cast<std::streamsize>(bytes.size()));
+  file.commit();
 }
 
 /// A 2-D float64 matrix from a .npy file, e.g. DFRot's R1 (`np.save` of a d×d float64 array).

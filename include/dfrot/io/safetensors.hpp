@@ -16,6 +16,7 @@
 
 #include "dfrot/core/error.hpp"
 #include "dfrot/io/byte_reader.hpp"
+#include "dfrot/io/file_read.hpp"
 #include "dfrot/io/gguf_dequant.hpp"
 #include "dfrot/io/mapped_file.hpp"
 
@@ -102,12 +103,7 @@ class SafetensorsFile {
     std::string const text = r.read_string(static_cast<std::size_t>(n), "json header");
     data_offset_ = r.offset();
     std::size_t const data_size = r.remaining();
-    nlohmann::json header;
-    try {
-      header = nlohmann::json::parse(text);
-    } catch (nlohmann::json::exception const& e) {
-      r.fail("json header does not parse: ", e.what());
-    }
+    nlohmann::json const header = parse_json(text, str_cat(where_, ": json header"));
     if (!header.is_object()) r.fail("json header is not an object");
     for (auto it = header.begin(); it != header.end(); ++it) {
       std::string const& name = it.key();

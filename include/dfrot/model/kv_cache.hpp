@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "dfrot/core/checked_size.hpp"
 #include "dfrot/core/error.hpp"
 #include "dfrot/core/matrix_view.hpp"
 #include "dfrot/model/model_config.hpp"
@@ -37,11 +38,11 @@ class KvStore {
       cfg_ = *q;
       quantized_ = true;
       n_groups_ = cfg_.per_head ? cfg_.n_kv_heads : 1;
-      codes_.assign(max_positions * quant::packed_row_bytes(width), 0);
-      scales_.assign(max_positions * n_groups_, 0.0f);
-      zeros_.assign(max_positions * n_groups_, 0.0f);
+      codes_.assign(checked_mul(max_positions, quant::packed_row_bytes(width), "kv cache"), 0);
+      scales_.assign(checked_mul(max_positions, n_groups_, "kv cache"), 0.0f);
+      zeros_.assign(scales_.size(), 0.0f);
     } else {
-      values_.assign(max_positions * width, 0.0f);
+      values_.assign(checked_mul(max_positions, width, "kv cache"), 0.0f);
     }
   }
 

@@ -7,6 +7,8 @@
 #include <span>
 #include <vector>
 
+#include "dfrot/core/checked_size.hpp"
+#include "dfrot/core/error.hpp"
 #include "dfrot/core/matrix_view.hpp"
 #include "dfrot/model/model_config.hpp"
 
@@ -48,8 +50,11 @@ inline std::vector<double> rope_inverse_frequencies(ModelConfig const& c,
 /// cos/sin of position·frequency for positions [0, n_positions), computed in float64.
 class RopeTable {
  public:
+  /// \throws UsageError when n_positions exceeds kMaxPositions.
   RopeTable(ModelConfig const& c, std::size_t n_positions, std::span<float const> freq_factors = {})
-      : half_(c.head_dim / 2), cos_(n_positions * half_), sin_(n_positions * half_) {
+      : half_(c.head_dim / 2),
+        cos_(checked_mul(checked_positions(n_positions), half_, "rope table")),
+        sin_(cos_.size()) {
     std::vector<double> const inv = rope_inverse_frequencies(c, freq_factors);
     for (std::size_t p = 0; p < n_positions; ++p) {
       for (std::size_t i = 0; i < half_; ++i) {
@@ -60,6 +65,11 @@ class RopeTable {
     }
   }
 
+  static std::size_t checked_positions(std::size_t n) {
+    DFROT_THROW_IF(n > kMaxPositions, UsageError, "context of ", n, " positions exceeds the limit of ",
+                   kMaxPositions);
+    return n;
+  }
   std::size_t positions() const { return cos_.size() / std::max<std::size_t>(half_, 1); }
 
   /// Rotates every head of every row in place; row t has position first_position + t.

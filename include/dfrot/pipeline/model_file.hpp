@@ -24,6 +24,7 @@
 #include <tuple>
 #include <vector>
 
+#include "dfrot/io/file_read.hpp"
 #include "dfrot/io/gguf.hpp"
 #include "dfrot/io/gguf_writer.hpp"
 #include "dfrot/io/llama_checkpoint.hpp"
@@ -240,14 +241,7 @@ inline QuantizedModelInfo read_info(io::GgufFile const& f);
 /// without dfrot.format_version). \throws FormatError for a dfrot file of an unknown version or
 /// with malformed dfrot.* keys.
 inline std::optional<QuantizedModelInfo> read_quantized_model_info(std::filesystem::path const& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) return std::nullopt;
-  {
-    std::ifstream in(path, std::ios::binary);
-    char magic[4] = {};
-    in.read(magic, 4);
-    if (!in || std::string_view(magic, 4) != "GGUF") return std::nullopt;
-  }
+  if (!io::starts_with_magic(path, "GGUF")) return std::nullopt;
   io::GgufFile const f(path);
   if (!f.contains("dfrot.format_version")) return std::nullopt;
   return detail::read_info(f);

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <queue>
 #include <span>
 #include <string>
 #include <string_view>
@@ -266,22 +267,7 @@ class ByteBpe {
     if (pre_ == PreTokenizer::kLlama3) {  // ignore_merges: a whole-word piece wins
       if (auto it = token_to_id_.find(mapped); it != token_to_id_.end()) return {it->second};
     }
-    std::string key;
-    while (sym.size() > 1) {
-      int best_rank = std::numeric_limits<int>::max();
-      std::size_t best = 0;
-      for (std::size_t i = 0; i + 1 < sym.size(); ++i) {
-        key.assign(sym[i]).append(1, ' ').append(sym[i + 1]);
-        auto it = merge_rank_.find(key);
-        if (it != merge_rank_.end() && it->second < best_rank) {
-          best_rank = it->second;
-          best = i;
-        }
-      }
-      if (best_rank == std::numeric_limits<int>::max()) break;
-      sym[best] += sym[best + 1];
-      sym.erase(sym.begin() + static_cast<std::ptrdiff_t>(best) + 1);
-    }
+    merge_symbols(sym);
     for (std::string const& s : sym) {
       if (auto it = token_to_id_.find(s); it != token_to_id_.end()) {
         ids.push_back(it->second);
@@ -299,6 +285,52 @@ class ByteBpe {
       }
     }
     return ids;
+  }
+
+  /// Repeatedly merges the adjacent pair of lowest rank (leftmost on ties) in O(n log n): a heap of
+  /// candidate pairs keyed by (rank, position) over a linked list of symbols; an entry is stale
+  /// when either side changed since it was pushed (a long "word" would be quadratic otherwise).
+  void merge_symbols(std::vector<std::string>& sym) const {
+    std::size_t const n = sym.size();
+    if (n < 2) return;
+    constexpr std::size_t kNone = ~std::size_t{0};
+    std::vector<std::size_t> prev(n), next(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      prev[i] = i == 0 ? kNone : i - 1;
+      next[i] = i + 1 == n ? kNone : i + 1;
+    }
+    struct Pair {
+      int rank;
+      std::size_t left, right, left_len, right_len;
+      bool operator>(Pair const& o) const { return rank != o.rank ? rank > o.rank : left > o.left; }
+    };
+    std::priority_queue<Pair, std::vector<Pair>, std::greater<>> heap;
+    std::string key;
+    auto push = [&](std::size_t l, std::size_t r) {
+      if (l == kNone || r == kNone) return;
+      key.assign(sym[l]).append(1, ' ').append(sym[r]);
+      if (auto it = merge_rank_.find(key); it != merge_rank_.end())
+        heap.push({it->second, l, r, sym[l].size(), sym[r].size()});
+    };
+    for (std::size_t i = 0; i + 1 < n; ++i) push(i, i + 1);
+    while (!heap.empty()) {
+      Pair const p = heap.top();
+      heap.pop();
+      if (next[p.left] != p.right || sym[p.left].size() != p.left_len ||
+          sym[p.right].size() != p.right_len || sym[p.right].empty())
+        continue;  // stale: one side was merged since
+      sym[p.left] += sym[p.right];
+      sym[p.right].clear();
+      next[p.left] = next[p.right];
+      if (next[p.right] != kNone) prev[next[p.right]] = p.left;
+      push(prev[p.left], p.left);
+      push(p.left, next[p.left]);
+    }
+    std::size_t out = 0;
+    for (std::size_t i = 0; i != kNone; i = next[i], ++out) {
+      if (out != i) sym[out] = std::move(sym[i]);
+    }
+    sym.resize(out);
   }
 
   std::vector<std::string> tokens_;
