@@ -7,7 +7,9 @@
 # one-header-per-TU check, and the asan preset compiles at -O1 -g1.
 # The default model is fetched first: the release run includes the `model`-labelled tests and
 # fails if the model is missing; the asan run leaves those out (they are slow under ASan).
-# Usage: scripts/test.sh [release|asan|all]   (default all)
+# Then the short fuzz runs: every libFuzzer target (fuzz/, clang + ASan + UBSan) for 20 s
+# (DFROT_FUZZ_SECONDS), seeded from the fixtures (scripts/fuzz.sh).
+# Usage: scripts/test.sh [release|asan|fuzz|all]   (default all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
@@ -17,9 +19,14 @@ run() {
   echo "== $1: configure, build, test" >&2
   cmake --workflow --preset "ci-$1"
 }
+fuzz() {
+  echo "== fuzz: libFuzzer targets, ${DFROT_FUZZ_SECONDS:-20} s each" >&2
+  DFROT_BIN=build/ci-release/bin/dfrot bash scripts/fuzz.sh
+}
 case "$which" in
   release) run release ;;
   asan) run asan ;;
-  all) run release; run asan ;;
-  *) echo "usage: scripts/test.sh [release|asan|all]" >&2; exit 2 ;;
+  fuzz) fuzz ;;
+  all) run release; run asan; fuzz ;;
+  *) echo "usage: scripts/test.sh [release|asan|fuzz|all]" >&2; exit 2 ;;
 esac

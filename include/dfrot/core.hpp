@@ -6,6 +6,7 @@
 #include "dfrot/config.hpp"
 #include "dfrot/core/aligned_buffer.hpp"
 #include "dfrot/core/assert.hpp"
+#include "dfrot/core/checked_size.hpp"
 #include "dfrot/core/dispatch.hpp"
 #include "dfrot/core/error.hpp"
 #include "dfrot/core/format.hpp"

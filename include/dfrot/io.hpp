@@ -10,7 +10,9 @@
 /// writes NumPy .npy arrays (learned rotations: DFRot R1, per-layer R2 stacks).
 #pragma once
 
+#include "dfrot/io/atomic_file.hpp"
 #include "dfrot/io/byte_reader.hpp"
+#include "dfrot/io/file_read.hpp"
 #include "dfrot/io/gguf.hpp"
 #include "dfrot/io/gguf_dequant.hpp"
 #include "dfrot/io/gguf_writer.hpp"

@@ -81,6 +81,16 @@ TEST_SUITE("io") {
     CHECK_NOTHROW((void)io::tokenizer_from_hf_json(tok, "tokenizer.json", nlohmann::json(), {}));
   }
 
+  TEST_CASE("hostile input: JSON fields of the wrong type are FormatErrors (found by fuzz_hf_json)") {
+    // `.value("add_prefix_space", false)` on an array threw nlohmann::type_error past every handler.
+    nlohmann::json const tok = nlohmann::json::parse(R"({"model": {"type": "BPE", "merges": [],
+        "vocab": {"a": 0}}, "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": [1]}})");
+    CHECK_THROWS_WITH_AS((void)io::tokenizer_from_hf_json(tok, "tokenizer.json"),
+                         doctest::Contains("tokenizer.json"), FormatError);
+    nlohmann::json const cfg = nlohmann::json::parse(R"({"hidden_size": 64, "model_type": [1]})");
+    CHECK_THROWS_AS((void)io::hparams_from_hf_config(cfg, "config.json"), FormatError);
+  }
+
   TEST_CASE("hostile input: an output killed half-way leaves no file a later run would load") {
     test::TempDir dir("atomic");
     auto const target = dir / "model.gguf";

@@ -229,4 +229,12 @@ TEST_SUITE("io") {
     std::size_t const shape[2] = {2, 3};
     CHECK_THROWS_AS(io::write_npy(dir / "bad.npy", shape, std::vector<double>(5)), ShapeError);
   }
+
+  TEST_CASE("npy: an empty shape parses to an empty array (found by fuzz_npy: memcpy from null)") {
+    std::vector<std::size_t> const shape = {0, 52};
+    std::vector<std::byte> const bytes = io::encode_npy(shape, std::span<double const>());
+    io::NpyArray const a = io::parse_npy(bytes, "empty.npy");
+    CHECK(a.shape == shape);
+    CHECK(a.data.empty());
+  }
 }

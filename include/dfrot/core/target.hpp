@@ -5,7 +5,15 @@
 
 #include "dfrot/config.hpp"
 
-#if DFROT_X86
+#if DFROT_X86 && defined(__clang__)
+// clang has no GCC target regions: apply the target attribute to every function in the region.
+#define DFROT_TARGET_PUSH_AVX2 \
+  _Pragma("clang attribute push(__attribute__((target(\"avx2,fma,f16c\"))), apply_to = function)")
+// (_Pragma takes one string literal: these lines cannot be split.)
+#define DFROT_TARGET_PUSH_AVX512 _Pragma("clang attribute push(__attribute__((target(\"avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq\"))), apply_to = function)")
+#define DFROT_TARGET_PUSH_AVX512VNNI _Pragma("clang attribute push(__attribute__((target(\"avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni\"))), apply_to = function)")
+#define DFROT_TARGET_POP _Pragma("clang attribute pop")
+#elif DFROT_X86
 #define DFROT_TARGET_PUSH_AVX2 \
   _Pragma("GCC push_options") _Pragma("GCC target(\"avx2,fma,f16c\")")
 #define DFROT_TARGET_PUSH_AVX512 \

@@ -88,14 +88,11 @@ inline std::optional<std::string> hf_token_string(nlohmann::json const& v) {
 
 }  // namespace detail
 
-/// Converts a parsed tokenizer.json (and tokenizer_config.json, `config` may be null) into
-/// TokenizerData; `where` / `config_where` name the files in error messages.
-/// \returns nullopt for tokenizer kinds dfrot does not implement.
-/// \throws FormatError for malformed content.
-inline std::optional<TokenizerData> tokenizer_from_hf_json(nlohmann::json const& tok,
-                                                           std::string const& where,
-                                                           nlohmann::json const& config = {},
-                                                           std::string const& config_where = {}) {
+namespace detail {
+inline std::optional<TokenizerData> tokenizer_from_hf_json_unchecked(nlohmann::json const& tok,
+                                                                     std::string const& where,
+                                                                     nlohmann::json const& config,
+                                                                     std::string const& config_where) {
   DFROT_THROW_IF(!tok.is_object(), FormatError, where, ": not a json object");
   auto const model_it = tok.find("model");
   DFROT_THROW_IF(model_it == tok.end() || !model_it->is_object(), FormatError, where,
@@ -329,6 +326,22 @@ inline std::optional<TokenizerData> tokenizer_from_hf_json(nlohmann::json const&
     }
   }
   return tk;
+}
+}  // namespace detail
+
+/// Converts a parsed tokenizer.json (and tokenizer_config.json, `config` may be null) into
+/// TokenizerData; `where` / `config_where` name the files in error messages.
+/// \returns nullopt for tokenizer kinds dfrot does not implement.
+/// \throws FormatError for malformed content (a field of the wrong JSON type included).
+inline std::optional<TokenizerData> tokenizer_from_hf_json(nlohmann::json const& tok,
+                                                           std::string const& where,
+                                                           nlohmann::json const& config = {},
+                                                           std::string const& config_where = {}) {
+  try {
+    return detail::tokenizer_from_hf_json_unchecked(tok, where, config, config_where);
+  } catch (nlohmann::json::exception const& e) {  // .value()/.get() on a field of another type
+    throw FormatError(str_cat(where, ": malformed field: ", e.what()));
+  }
 }
 
 /// Reads `dir`/tokenizer.json (and `dir`/tokenizer_config.json when present).

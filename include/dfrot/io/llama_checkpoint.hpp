@@ -556,7 +556,8 @@ inline int json_token_id(nlohmann::json const& cfg, char const* key) {
 }  // namespace detail
 
 /// Hyper-parameters from a Hugging Face config.json (llama / mistral model_type).
-inline LlamaHParams hparams_from_hf_config(nlohmann::json const& cfg, std::string const& where) {
+namespace detail {
+inline LlamaHParams hparams_from_hf_config_unchecked(nlohmann::json const& cfg, std::string const& where) {
   DFROT_THROW_IF(!cfg.is_object(), FormatError, where, ": not a json object");
   LlamaHParams hp;
   hp.architecture = cfg.value("model_type", std::string());
@@ -599,6 +600,17 @@ inline LlamaHParams hparams_from_hf_config(nlohmann::json const& cfg, std::strin
     hp.rope_factor = detail::json_number(rs, "factor", 1.0, where);
   }
   return hp;
+}
+}  // namespace detail
+
+/// HF config.json → hyper-parameters. \throws FormatError naming `where` for missing, out-of-range
+/// or wrongly typed fields.
+inline LlamaHParams hparams_from_hf_config(nlohmann::json const& cfg, std::string const& where) {
+  try {
+    return detail::hparams_from_hf_config_unchecked(cfg, where);
+  } catch (nlohmann::json::exception const& e) {  // .value()/.get() on a field of another type
+    throw FormatError(str_cat(where, ": malformed field: ", e.what()));
+  }
 }
 
 // Defined in hf_tokenizer.hpp (included at the end of this header).
@@ -709,11 +721,8 @@ inline LlamaCheckpoint load_llama_hf(std::filesystem::path const& dir) {
 // Auto-detection
 // ------------------------------------------------------------------------------------------------
 
-/// Loads a LLaMA-family checkpoint, detecting the format: a directory (or its config.json /
-/// *.safetensors file) -> Hugging Face; "GGUF" magic -> GGUF; "ak42" magic or a header consistent
-/// with the file size -> llama2.c.
-/// \throws IoError when unreadable; FormatError naming the file, tensor and problem otherwise.
-inline LlamaCheckpoint load_llama_checkpoint(std::filesystem::path const& path) {
+namespace detail {
+inline LlamaCheckpoint load_llama_checkpoint_unchecked(std::filesystem::path const& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
     DFROT_THROW_IF(!std::filesystem::is_regular_file(path / "config.json", ec), FormatError,
@@ -737,6 +746,20 @@ inline LlamaCheckpoint load_llama_checkpoint(std::filesystem::path const& path) 
   }
   if (magic == GgufFile::kMagic) return load_llama_gguf(path);
   return load_llama_llama2c(path);
+}
+}  // namespace detail
+
+/// Loads a LLaMA-family checkpoint, detecting the format: a directory (or its config.json /
+/// *.safetensors file) -> Hugging Face; "GGUF" magic -> GGUF; "ak42" magic or a header consistent
+/// with the file size -> llama2.c.
+/// \throws IoError when unreadable; FormatError naming the file, tensor and problem otherwise (a
+/// JSON field of the wrong type included).
+inline LlamaCheckpoint load_llama_checkpoint(std::filesystem::path const& path) {
+  try {
+    return detail::load_llama_checkpoint_unchecked(path);
+  } catch (nlohmann::json::exception const& e) {
+    throw FormatError(str_cat("checkpoint '", path.string(), "': malformed json field: ", e.what()));
+  }
 }
 
 }  // namespace dfrot::io

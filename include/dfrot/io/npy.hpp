@@ -244,7 +244,7 @@ inline NpyArray parse_npy(std::span<std::byte const> bytes, std::string const& w
   std::byte const* src = r.read_bytes(data_bytes, "data").data();
   std::vector<double> raw(n);
   if (elem == 8) {
-    std::memcpy(raw.data(), src, data_bytes);
+    if (data_bytes != 0) std::memcpy(raw.data(), src, data_bytes);  // (an empty shape: no data)
   } else {
     for (std::size_t i = 0; i < n; ++i) {
       float f;

@@ -55,7 +55,11 @@ class SafetensorsFile {
 
   explicit SafetensorsFile(std::filesystem::path const& path)
       : file_(path), where_(str_cat("safetensors '", path.string(), "'")) {
-    parse();
+    try {
+      parse();
+    } catch (nlohmann::json::exception const& e) {  // a header field of another JSON type
+      throw FormatError(str_cat(where_, ": malformed json header field: ", e.what()));
+    }
   }
 
   std::filesystem::path const& path() const noexcept { return file_.path(); }
