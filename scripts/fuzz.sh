@@ -6,7 +6,8 @@
 # A crash, sanitizer report, leak, timeout (> 10 s per input) or allocation over 1 GiB fails the
 # run; the failing input is left in build/fuzz/findings/.
 # Usage: scripts/fuzz.sh [TARGET ...]   (default: all; names as in fuzz/, e.g. fuzz_gguf)
-# Environment: DFROT_FUZZ_SECONDS, DFROT_SHARED_DIR (default ../shared), DFROT_BIN (a dfrot tool
+# Environment: DFROT_FUZZ_SECONDS, DFROT_FUZZ_RUNS (a number of executions instead of a time, for
+# the long runs recorded in fuzz/RESULTS.md), DFROT_SHARED_DIR (default ../shared), DFROT_BIN (a dfrot tool
 # for the int4 seeds; default build/ci-release/bin/dfrot or build/release/bin/dfrot).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,7 +48,9 @@ for t in "${targets[@]}"; do
   [[ -s "$corpus/$t.dict" ]] && dict=("-dict=$corpus/$t.dict")
   log="build/fuzz/$t.log"
   rc=0
-  "$bin/dfrot_$t" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 \
+  budget=(-max_total_time="$seconds")
+  [[ -n "${DFROT_FUZZ_RUNS:-}" ]] && budget=(-runs="$DFROT_FUZZ_RUNS")
+  "$bin/dfrot_$t" "${budget[@]}" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 \
     -print_final_stats=1 -artifact_prefix="$findings/$t-" "${dict[@]}" "$corpus/$t" >"$log" 2>&1 || rc=$?
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
   if ((rc == 0)); then

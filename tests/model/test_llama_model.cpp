@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <doctest/doctest.h>
 
+#include <limits>
+#include <string>
 #include <vector>
 
 #include "dfrot/model/llama_model.hpp"
@@ -106,4 +108,39 @@ TEST_CASE("LlamaModel: a prefill spanning several attention row blocks equals th
       worst = std::max(worst, std::abs(double(rest(Eigen::Index(t - 10), Eigen::Index(v))) - ref[t][v]) /
                                   (1e-4 + 1e-4 * std::abs(ref[t][v])));
   CHECK(worst <= 1.0);
+}
+
+TEST_CASE("make_llama_weights: a NaN or Inf weight is an error naming the tensor") {
+  io::LlamaCheckpoint ck;
+  ck.path = "nan.gguf";
+  ck.hparams.architecture = "llama";
+  ck.hparams.hidden = 8;
+  ck.hparams.n_layers = 1;
+  ck.hparams.n_heads = 2;
+  ck.hparams.n_kv_heads = 1;
+  ck.hparams.head_dim = 4;
+  ck.hparams.intermediate = 16;
+  ck.hparams.vocab = 6;
+  auto add = [&](std::string const& name, std::vector<std::size_t> shape) {
+    std::size_t n = 1;
+    for (std::size_t s : shape) n *= s;
+    ck.tensors[name] = io::Tensor{shape, std::vector<float>(n, 0.5f)};
+  };
+  add("tok_embeddings", {6, 8});
+  add("norm", {8});
+  add("output", {6, 8});
+  add("layers.0.attention_norm", {8});
+  add("layers.0.ffn_norm", {8});
+  add("layers.0.attention.wq", {8, 8});
+  add("layers.0.attention.wk", {4, 8});
+  add("layers.0.attention.wv", {4, 8});
+  add("layers.0.attention.wo", {8, 8});
+  add("layers.0.feed_forward.w1", {16, 8});
+  add("layers.0.feed_forward.w2", {8, 16});
+  add("layers.0.feed_forward.w3", {16, 8});
+  io::LlamaCheckpoint good = ck;
+  CHECK_NOTHROW((void)model::make_llama_weights(std::move(good)));
+  ck.tensors["layers.0.attention.wk"].data[5] = std::numeric_limits<float>::quiet_NaN();
+  CHECK_THROWS_WITH_AS((void)model::make_llama_weights(std::move(ck)),
+                       doctest::Contains("layers.0.attention.wk"), NumericError);
 }

@@ -3,6 +3,7 @@
 // be rewritten (norm fusion, rotations) before inference.
 #pragma once
 
+#include <cmath>
 #include <string>
 #include <utility>
 #include <vector>
@@ -50,6 +51,16 @@ struct LlamaWeights {
 
 namespace detail {
 
+/// \throws NumericError naming the model and tensor (and the first bad element) for NaN or Inf:
+/// a non-finite weight would otherwise turn every later result silently into NaN.
+inline void check_finite(io::LlamaCheckpoint const& ckpt, std::string const& name,
+                         std::vector<float> const& data) {
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    DFROT_THROW_IF(!std::isfinite(data[i]), NumericError, "model '", ckpt.path, "': tensor '", name,
+                   "' has a non-finite value (", data[i], ") at element ", i);
+  }
+}
+
 inline RowMatrix take_matrix(io::LlamaCheckpoint& ckpt, std::string const& name, std::size_t rows,
                              std::size_t cols) {
   auto it = ckpt.tensors.find(name);
@@ -60,6 +71,7 @@ inline RowMatrix take_matrix(io::LlamaCheckpoint& ckpt, std::string const& name,
   DFROT_THROW_IF(!shape_ok || t.data.size() != rows * cols, ShapeError, "model '", ckpt.path,
                  "': tensor '", name, "' has shape ", t.shape.size() == 2 ? t.shape[0] : 0, "×",
                  t.shape.size() == 2 ? t.shape[1] : 0, " but the config expects ", rows, "×", cols);
+  check_finite(ckpt, name, t.data);
   RowMatrix m = Eigen::Map<RowMatrix>(t.data.data(), static_cast<Eigen::Index>(rows),
                                       static_cast<Eigen::Index>(cols));
   std::vector<float>().swap(t.data);  // release as we go: peak memory stays near one copy
@@ -73,6 +85,7 @@ inline Vector take_vector(io::LlamaCheckpoint& ckpt, std::string const& name, st
   io::Tensor& t = it->second;
   DFROT_THROW_IF(t.data.size() != n, ShapeError, "model '", ckpt.path, "': tensor '", name,
                  "' has ", t.data.size(), " elements but the config expects ", n);
+  check_finite(ckpt, name, t.data);
   Vector v = Eigen::Map<Vector>(t.data.data(), static_cast<Eigen::Index>(n));
   std::vector<float>().swap(t.data);
   return v;
@@ -101,6 +114,7 @@ inline LlamaWeights make_llama_weights(io::LlamaCheckpoint&& ckpt) {
     DFROT_THROW_IF(it->second.data.size() != c.head_dim / 2, ShapeError, "model '", ckpt.path,
                    "': tensor 'rope_freqs' has ", it->second.data.size(), " elements, expected ",
                    c.head_dim / 2);
+    detail::check_finite(ckpt, "rope_freqs", it->second.data);
     w.rope_freq_factors = std::move(it->second.data);
   }
   w.layers.resize(c.n_layers);

@@ -407,7 +407,9 @@ std::span<T const> typed_tensor(io::GgufFile const& f, std::string const& name, 
 }
 inline model::Vector f32_vector(io::GgufFile const& f, std::string const& name, std::size_t n) {
   std::span<float const> const v = typed_tensor<float>(f, name, io::GgmlType::kF32, {n});
-  return Eigen::Map<model::Vector const>(v.data(), static_cast<Eigen::Index>(n));
+  model::Vector out = Eigen::Map<model::Vector const>(v.data(), static_cast<Eigen::Index>(n));
+  DFROT_THROW_IF(!out.allFinite(), FormatError, f.where(), ": tensor '", name, "' is not finite");
+  return out;
 }
 inline DenseMatrix dense_tensor(io::GgufFile const& f, std::shared_ptr<io::GgufFile const> const& keep,
                                 std::string const& name, DenseType type, std::size_t rows,

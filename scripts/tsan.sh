@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# ThreadSanitizer run of the unit tests (preset `tsan`: clang, -fsanitize=thread, libomp with LLVM's
+# Archer tool so OpenMP's barriers and reductions are understood; GCC's libgomp is not
+# instrumented and gives false reports). Covers parallel_for, the threaded Hadamard rows, the
+# GEMMs at 1 and 2 threads, GPTQ, the quantizers, calibration and the model's forward.
+# Usage: scripts/tsan.sh [ctest args]   (e.g. -R gemm)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install_deps.sh
+cmake --preset tsan >/dev/null
+cmake --build --preset tsan
+archer=$(ls /usr/lib/llvm-*/lib/libarcher.so 2>/dev/null | head -1 || true)
+[[ -n "$archer" ]] && export OMP_TOOL_LIBRARIES="$archer"
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+ctest --test-dir build/tsan -L unit --output-on-failure "$@"
