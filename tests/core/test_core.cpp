@@ -34,7 +34,7 @@ TEST_SUITE("core") {
   }
 
   TEST_CASE("dispatch_isa: falls back to the best implemented level not above the request") {
-    constexpr IsaSet kSet = kIsaSet<Isa::kAvx2>;
+    static constexpr IsaSet kSet = kIsaSet<Isa::kAvx2>;
     auto level = [](Isa isa) {
       return dispatch_isa<kSet>(isa, []<Isa I>() { return I; });
     };

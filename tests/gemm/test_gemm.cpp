@@ -322,8 +322,11 @@ TEST_SUITE("gemm") {
   }
 
   TEST_CASE("gemm_w4a16: every ISA level matches the float64 product of the dequantized weights") {
-    for (auto [m, n_out, n_in] : {std::tuple<std::size_t, std::size_t, std::size_t>{1, 192, 576}, {5, 17, 12},
-                                  {9, 33, 172}}) {
+    struct Shape {
+      std::size_t m, n_out, n_in;
+    };
+    for (Shape const sh : {Shape{1, 192, 576}, Shape{5, 17, 12}, Shape{9, 33, 172}}) {
+      std::size_t const m = sh.m, n_out = sh.n_out, n_in = sh.n_in;  // (lambdas capture these)
       PackedInt4Weights const w =
           PackedInt4Weights::from_quantized(quantized_weights(n_out, n_in, test::seed() + 7), "w");
       std::vector<float> const x = gaussian(m * n_in, test::seed() + 8);

@@ -129,7 +129,9 @@ TEST_SUITE("io") {
     auto m0 = by_name(v0), m1 = by_name(v1), m2 = by_name(v2);
     REQUIRE(m1.size() == m0.size());
     REQUIRE(m2.size() == m0.size());
-    for (auto const& [name, t] : m0) {
+    for (auto const& entry : m0) {
+      auto const& name = entry.first;  // (not a structured binding: INFO captures it)
+      auto const& t = entry.second;
       INFO(name);
       CHECK(m1.at(name).shape == t.shape);
       CHECK(m1.at(name).data == t.data);

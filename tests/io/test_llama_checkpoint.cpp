@@ -63,7 +63,9 @@ TEST_SUITE("io") {
     CHECK(g.tensors.count("output") == 0);  // output.weight == token_embd.weight: reported tied
     REQUIRE(g.tensors.size() == 2 + 5 * 9);
     REQUIRE(b.tensors.size() == g.tensors.size());
-    for (auto const& [name, t] : g.tensors) {
+    for (auto const& entry : g.tensors) {
+      auto const& name = entry.first;  // (not a structured binding: INFO captures it)
+      auto const& t = entry.second;
       INFO(name);
       REQUIRE(b.tensors.count(name) == 1);
       CHECK(t.shape == b.tensors.at(name).shape);

@@ -251,7 +251,9 @@ TEST_SUITE("io") {
       CHECK(hp.rope_factor == 8.0);
       CHECK(hp.rope_original_max_pos == 8192);
       CHECK(ck.tensors.size() == meta.size());
-      for (auto const& [name, values] : meta) {
+      for (auto const& entry : meta) {
+        auto const& name = entry.first;  // (not a structured binding: INFO captures it)
+        auto const& values = entry.second;
         INFO(name);
         CHECK(ck.tensor(name).data == values);  // q/k permuted back to the Meta layout
       }
