@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "dfrot/model/llama_model.hpp"
+#include "dfrot/quant/activation_quant.hpp"
 #include "model/synthetic_model.hpp"
 #include "support/test_util.hpp"
 
@@ -143,4 +144,20 @@ TEST_CASE("make_llama_weights: a NaN or Inf weight is an error naming the tensor
   ck.tensors["layers.0.attention.wk"].data[5] = std::numeric_limits<float>::quiet_NaN();
   CHECK_THROWS_WITH_AS((void)model::make_llama_weights(std::move(ck)),
                        doctest::Contains("layers.0.attention.wk"), NumericError);
+}
+
+TEST_CASE("LlamaModel: a non-finite activation met inside a layer names the layer") {
+  // A quantizer hook meeting NaN (here injected at layer 1's MLP input) throws NumericError; the
+  // forward adds which decoder layer it was in.
+  struct NanAtLayer1 final : ForwardHooks {
+    void linear_input(std::size_t layer, LinearInput site, MatrixView<float> x) override {
+      if (layer == 1 && site == LinearInput::kMlp) x(0, 3) = std::numeric_limits<float>::quiet_NaN();
+      quant::fake_quantize_activations(x, x, quant::QuantConfig{});
+    }
+  } hooks;
+  LlamaModel const m(test::synthetic_llama(32, 2, 4, 2, 48, 30, 3), 16);
+  std::vector<int> const tokens = {1, 2, 3};
+  auto cache = m.make_cache();
+  CHECK_THROWS_WITH_AS((void)m.forward(tokens, cache, &hooks),
+                       doctest::Contains("decoder layer 1"), NumericError);
 }

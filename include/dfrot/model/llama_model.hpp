@@ -89,8 +89,20 @@ class LlamaModel {
   /// (the caller commits once every layer has stored). Layer-by-layer drivers (GPTQ's "true
   /// sequential" order) call this directly. Returns false when a hook asked to stop early
   /// (ForwardHooks::stop_requested), leaving x partially updated.
+  /// \throws NumericError naming the layer when a non-finite value is met inside it (a quantizer or
+  /// a hook found NaN/Inf), so a bad model is never a silent NaN perplexity.
   bool forward_layer(std::size_t l, RowMatrixF& x, KvCache& cache, ForwardHooks* hooks = nullptr,
                      ForwardOptions const& opt = {}) const {
+    try {
+      return forward_layer_unchecked(l, x, cache, hooks, opt);
+    } catch (NumericError const& e) {
+      throw NumericError(str_cat("decoder layer ", l, ": ", e.what()));
+    }
+  }
+
+ private:
+  bool forward_layer_unchecked(std::size_t l, RowMatrixF& x, KvCache& cache, ForwardHooks* hooks,
+                               ForwardOptions const& opt) const {
     ModelConfig const& c = weights_.config;
     DFROT_THROW_IF(l >= c.n_layers, ShapeError, "forward: layer ", l, " of a ", c.n_layers,
                    "-layer model");
@@ -140,6 +152,8 @@ class LlamaModel {
     x += out;
     return true;
   }
+
+ public:
 
   /// The final RMSNorm of residual states x [n, d] (then the lm_head input hook).
   RowMatrixF final_norm(RowMatrixF const& x, ForwardHooks* hooks = nullptr) const {
