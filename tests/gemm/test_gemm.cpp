@@ -41,23 +41,9 @@ quant::QuantConfig act_config(int bits, quant::Symmetry s, float clip = 1.0f) {
   return c;
 }
 
-/// Σ_k x̂[t,k]·ŵ[o,k] in float64 from the activation codes and the packed weights.
-std::vector<double> reference_w4a4(QuantizedActivations const& a, PackedInt4Weights const& w) {
-  std::vector<double> y(a.n_rows * w.n_out());
-  for (std::size_t t = 0; t < a.n_rows; ++t) {
-    for (std::size_t o = 0; o < w.n_out(); ++o) {
-      double s = 0;
-      for (std::size_t k = 0; k < a.n_cols; ++k) {
-        double const xa = double(a.scales[t]) * (double(a.row(t)[k]) - double(a.offsets[t]));
-        s += xa * double(w.value(o, k));
-      }
-      y[t * w.n_out() + o] = s;
-    }
-  }
-  return y;
-}
-
-std::vector<double> reference_w8a8(QuantizedActivations const& a, PackedInt8Weights const& w) {
+/// Σ_k x̂[t,k]·ŵ[o,k] in float64 from the activation codes and the packed (int4 or int8) weights.
+template <class Weights>
+std::vector<double> reference_int_gemm(QuantizedActivations const& a, Weights const& w) {
   std::vector<double> y(a.n_rows * w.n_out());
   for (std::size_t t = 0; t < a.n_rows; ++t) {
     for (std::size_t o = 0; o < w.n_out(); ++o) {
@@ -202,7 +188,7 @@ TEST_SUITE("gemm") {
           QuantizedActivations a;
           quantize_activations_for_gemm(MatrixView<float const>(x.data(), sh.m, sh.n_in),
                                         act_config(bits, s), a);
-          std::vector<double> const ref = reference_w4a4(a, w);
+          std::vector<double> const ref = reference_int_gemm(a, w);
           std::vector<float> scalar;
           test::for_each_isa([&](Isa isa) {
             CAPTURE(to_string(isa));
@@ -288,7 +274,7 @@ TEST_SUITE("gemm") {
         CAPTURE(sh.n_in);
         QuantizedActivations a;
         quantize_activations_for_gemm(MatrixView<float const>(x.data(), sh.m, sh.n_in), act_config(8, s), a);
-        std::vector<double> const ref = reference_w8a8(a, w);
+        std::vector<double> const ref = reference_int_gemm(a, w);
         std::vector<float> scalar;
         test::for_each_isa([&](Isa isa) {
           CAPTURE(to_string(isa));
@@ -316,7 +302,7 @@ TEST_SUITE("gemm") {
       CAPTURE(to_string(isa));
       std::vector<float> y(2 * 3);
       gemm_w8a8(a, w, MatrixView<float>(y.data(), 2, 3));
-      std::vector<double> const ref = reference_w8a8(a, w);
+      std::vector<double> const ref = reference_int_gemm(a, w);
       for (std::size_t i = 0; i < y.size(); ++i) REQUIRE(std::abs(double(y[i]) - ref[i]) <= 1e-5 * std::abs(ref[i]));
     });
   }

@@ -113,18 +113,18 @@ DFROT_FORCEINLINE void int8_block(Int8GemmArgs const& g, std::size_t t0, std::si
   }
 }
 
-template <int NP>
-DFROT_FORCEINLINE void int8_panels(Int8GemmArgs const& g, std::size_t t0, std::size_t t1,
-                                   std::size_t p) noexcept {
+/// Runs `block.template operator()<MB>(t)` over tokens [t0, t1): blocks of 6, then the rest.
+template <class Block>
+DFROT_FORCEINLINE void over_tokens6(std::size_t t0, std::size_t t1, Block&& block) noexcept {
   constexpr int kMaxMb = 6;
   std::size_t t = t0;
-  for (; t + kMaxMb <= t1; t += kMaxMb) int8_block<kMaxMb, NP>(g, t, p);
+  for (; t + kMaxMb <= t1; t += kMaxMb) block.template operator()<kMaxMb>(t);
   switch (t1 - t) {
-    case 5: int8_block<5, NP>(g, t, p); break;
-    case 4: int8_block<4, NP>(g, t, p); break;
-    case 3: int8_block<3, NP>(g, t, p); break;
-    case 2: int8_block<2, NP>(g, t, p); break;
-    case 1: int8_block<1, NP>(g, t, p); break;
+    case 5: block.template operator()<5>(t); break;
+    case 4: block.template operator()<4>(t); break;
+    case 3: block.template operator()<3>(t); break;
+    case 2: block.template operator()<2>(t); break;
+    case 1: block.template operator()<1>(t); break;
     default: break;
   }
 }
@@ -132,17 +132,13 @@ DFROT_FORCEINLINE void int8_panels(Int8GemmArgs const& g, std::size_t t0, std::s
 template <int NP>
 DFROT_FORCEINLINE void int_panels(IntGemmArgs const& g, std::size_t t0, std::size_t t1,
                                   std::size_t p) noexcept {
-  constexpr int kMaxMb = 6;
-  std::size_t t = t0;
-  for (; t + kMaxMb <= t1; t += kMaxMb) int_block<kMaxMb, NP>(g, t, p);
-  switch (t1 - t) {
-    case 5: int_block<5, NP>(g, t, p); break;
-    case 4: int_block<4, NP>(g, t, p); break;
-    case 3: int_block<3, NP>(g, t, p); break;
-    case 2: int_block<2, NP>(g, t, p); break;
-    case 1: int_block<1, NP>(g, t, p); break;
-    default: break;
-  }
+  over_tokens6(t0, t1, [&]<int MB>(std::size_t t) { int_block<MB, NP>(g, t, p); });
+}
+
+template <int NP>
+DFROT_FORCEINLINE void int8_panels(Int8GemmArgs const& g, std::size_t t0, std::size_t t1,
+                                   std::size_t p) noexcept {
+  over_tokens6(t0, t1, [&]<int MB>(std::size_t t) { int8_block<MB, NP>(g, t, p); });
 }
 
 }  // namespace detail
