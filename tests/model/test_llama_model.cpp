@@ -81,6 +81,60 @@ TEST_SUITE("model") {
   }
 }
 
+TEST_CASE("LlamaModel: segments run several sequences in one call, each as if alone (FP32 and KV4)") {
+  LlamaModel m(test::synthetic_llama(64, 2, 4, 2, 96, 50, test::seed() + 7));
+  // Two contexts (prefilled together, no prefix), then three continuations: two of context A,
+  // one of context B, each attending only to its own context.
+  std::vector<int> const ctx_a = {1, 7, 3, 49, 0}, ctx_b = {22, 22, 5, 13, 31, 8, 2};
+  std::vector<std::vector<int>> const conts = {{4, 4, 9}, {17}, {6, 1, 30, 2}};
+  std::vector<int> const owner = {0, 0, 1};
+  for (bool const kv4 : {false, true}) {
+    CAPTURE(kv4);
+    if (kv4) {
+      quant::KvQuantConfig const q{.bits = 4, .n_kv_heads = 2, .head_dim = 16};
+      m.set_kv_format({std::vector(2, q), std::vector(2, q)});
+    }
+    auto cache = m.make_cache(64);
+    std::vector<int> contexts = ctx_a;
+    contexts.insert(contexts.end(), ctx_b.begin(), ctx_b.end());
+    std::vector<SequenceSegment> const first = {{ctx_a.size(), 0, 0}, {ctx_b.size(), 0, 0}};
+    RowMatrixF const h1 = m.forward_hidden(contexts, cache, nullptr, {.segments = first});
+    std::vector<int> tail;
+    std::vector<SequenceSegment> second;
+    for (std::size_t i = 0; i < conts.size(); ++i) {
+      tail.insert(tail.end(), conts[i].begin(), conts[i].end());
+      second.push_back(owner[i] == 0 ? SequenceSegment{conts[i].size(), 0, ctx_a.size()}
+                                     : SequenceSegment{conts[i].size(), ctx_a.size(), contexts.size()});
+    }
+    RowMatrixF const h2 = m.forward_hidden(tail, cache, nullptr, {.segments = second});
+    CHECK(cache.size() == contexts.size() + tail.size());
+    // Each sequence alone from an empty cache.
+    std::size_t row = 0;
+    for (std::size_t i = 0; i < conts.size(); ++i) {
+      std::vector<int> seq = owner[i] == 0 ? ctx_a : ctx_b;
+      std::size_t const ctx_rows = seq.size(), ctx_first = owner[i] == 0 ? 0 : ctx_a.size();
+      seq.insert(seq.end(), conts[i].begin(), conts[i].end());
+      auto alone_cache = m.make_cache();
+      RowMatrixF const alone = m.forward_hidden(seq, alone_cache);
+      for (std::size_t t = 0; t < ctx_rows; ++t) {
+        CHECK((alone.row(Eigen::Index(t)) - h1.row(Eigen::Index(ctx_first + t))).cwiseAbs().maxCoeff() <= 2e-5f);
+      }
+      for (std::size_t t = 0; t < conts[i].size(); ++t, ++row) {
+        CHECK((alone.row(Eigen::Index(ctx_rows + t)) - h2.row(Eigen::Index(row))).cwiseAbs().maxCoeff() <= 2e-5f);
+      }
+    }
+  }
+  // Layout errors name the segment.
+  auto cache = m.make_cache(64);
+  std::vector<int> const three = {1, 2, 3};
+  std::vector<SequenceSegment> const short_cover = {{2, 0, 0}};
+  CHECK_THROWS_WITH_AS(m.forward_hidden(three, cache, nullptr, {.segments = short_cover}),
+                       doctest::Contains("segments cover 2 rows of 3"), ShapeError);
+  std::vector<SequenceSegment> const bad_prefix = {{3, 0, 5}};
+  CHECK_THROWS_WITH_AS(m.forward_hidden(three, cache, nullptr, {.segments = bad_prefix}),
+                       doctest::Contains("segment 0 has prefix rows [0, 5)"), ShapeError);
+}
+
 TEST_CASE("LlamaWeights: tied embeddings share the lm_head until untie()") {
   auto w = dfrot::test::synthetic_llama(32, 1, 2, 1, 40, 25, 3, /*tied=*/true);
   CHECK(w.is_tied());

@@ -20,6 +20,7 @@
 #include "dfrot/model/linear_layers.hpp"
 #include "dfrot/model/llama_weights.hpp"
 #include "dfrot/model/rope.hpp"
+#include "dfrot/model/sequence_segments.hpp"
 
 namespace dfrot::model {
 
@@ -36,6 +37,9 @@ inline void rms_norm(Eigen::Ref<RowMatrixF const> const& x, Vector const& weight
 
 struct ForwardOptions {
   int n_threads = 0;  ///< <= 0: all cores
+  /// Several sequences in one call (sequence_segments.hpp); empty: the new rows continue the
+  /// whole cache as one sequence.
+  std::span<SequenceSegment const> segments = {};
 };
 
 /// A LLaMA-family model ready to run. The weights are public so that transformation passes
@@ -64,6 +68,11 @@ class LlamaModel {
 
   /// A cache sized for this model and `max_positions()`, in kv_format().
   KvCache make_cache() const { return KvCache(weights_.config, max_positions(), kv_format_); }
+  /// A cache of `capacity` rows (a batch of segments may hold more rows than one sequence's
+  /// positions), in kv_format().
+  KvCache make_cache(std::size_t capacity) const {
+    return KvCache(weights_.config, capacity, kv_format_);
+  }
 
   /// Embedding rows of `tokens`, [n, d]. \throws ShapeError for an id outside the vocabulary
   /// (`first` only labels positions in the message).
@@ -111,9 +120,16 @@ class LlamaModel {
     Eigen::Index const n = x.rows();
     Eigen::Index const d = static_cast<Eigen::Index>(c.hidden);
     std::size_t const first = cache.size();
-    DFROT_THROW_IF(first + static_cast<std::size_t>(n) > max_positions(), ShapeError,
-                   "forward: positions ", first, "..", first + static_cast<std::size_t>(n),
-                   " exceed the model's ", max_positions());
+    SequenceSegment const whole{static_cast<std::size_t>(n), 0, first};
+    std::span<SequenceSegment const> const segments =
+        opt.segments.empty() ? std::span<SequenceSegment const>(&whole, 1) : opt.segments;
+    if (opt.segments.empty()) {
+      DFROT_THROW_IF(first + static_cast<std::size_t>(n) > max_positions(), ShapeError,
+                     "forward: positions ", first, "..", first + static_cast<std::size_t>(n),
+                     " exceed the model's ", max_positions());
+    } else {
+      check_segments(segments, static_cast<std::size_t>(n), first, max_positions());
+    }
     ForwardHooks no_hooks;
     ForwardHooks& h = hooks ? *hooks : no_hooks;
     int const threads = resolve_threads(opt.n_threads);
@@ -129,13 +145,15 @@ class LlamaModel {
     h.linear_input(l, LinearInput::kAttention, view(hn));
     if (h.stop_requested()) return false;
     linear(l, LinearInput::kAttention, view_const(hn), {view(q), view(k), view(v)}, threads);
-    rope_.apply(view(q), first);
-    rope_.apply(view(k), first);
+    for (std::size_t s = 0, r = 0; s < segments.size(); r += segments[s++].rows) {
+      rope_.apply(rows_of(q, r, segments[s].rows), segments[s].prefix_length());
+      rope_.apply(rows_of(k, r, segments[s].rows), segments[s].prefix_length());
+    }
     h.query(l, view(q));
     h.key(l, view(k));
     h.value(l, view(v));
     cache.store(l, view_const(k), view_const(v), threads);
-    attention(q, cache, l, first, threads, attn);
+    attention(q, cache, l, first, segments, threads, attn);
     h.linear_input(l, LinearInput::kAttnOut, view(attn));
     if (h.stop_requested()) return false;
     linear(l, LinearInput::kAttnOut, view_const(attn), {view(out)}, threads);
@@ -169,8 +187,9 @@ class LlamaModel {
   RowMatrixF forward_hidden(std::span<int const> tokens, KvCache& cache,
                             ForwardHooks* hooks = nullptr, ForwardOptions const& opt = {}) const {
     std::size_t const first = cache.size();
-    DFROT_THROW_IF(first + tokens.size() > max_positions(), ShapeError, "forward: positions ",
-                   first, "..", first + tokens.size(), " exceed the model's ", max_positions());
+    DFROT_THROW_IF(opt.segments.empty() && first + tokens.size() > max_positions(), ShapeError,
+                   "forward: positions ", first, "..", first + tokens.size(), " exceed the model's ",
+                   max_positions());
     RowMatrixF x = embed(tokens, first);
     for (std::size_t l = 0; l < weights_.config.n_layers; ++l) {
       if (!forward_layer(l, x, cache, hooks, opt)) break;
@@ -245,10 +264,15 @@ class LlamaModel {
   static MatrixView<float const> view_const(RowMatrixF const& m) {
     return {m.data(), static_cast<std::size_t>(m.rows()), static_cast<std::size_t>(m.cols())};
   }
+  static MatrixView<float> rows_of(RowMatrixF& m, std::size_t first_row, std::size_t rows) {
+    auto const cols = static_cast<std::size_t>(m.cols());
+    return {m.data() + first_row * cols, rows, cols};
+  }
 
-  // Causal grouped-query attention of the n new queries over cache positions [0, first + t].
+  // Grouped-query attention of the n new queries: the rows of each segment see its prefix and,
+  // causally, the segment's own rows (stored at cache rows first + its row offset onwards).
   void attention(RowMatrixF const& q, KvCache const& cache, std::size_t layer, std::size_t first,
-                 int threads, RowMatrixF& out) const {
+                 std::span<SequenceSegment const> segments, int threads, RowMatrixF& out) const {
     ModelConfig const& c = weights_.config;
     using Stride = Eigen::OuterStride<>;
     using ConstMap = Eigen::Map<RowMatrixF const, 0, Stride>;
@@ -259,60 +283,84 @@ class LlamaModel {
     Eigen::Index const kv_width = static_cast<Eigen::Index>(cache.width());
     std::size_t const group = c.n_heads / c.n_kv_heads;
     float const scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+    std::size_t longest = 0;  // keys of the widest segment
+    for (SequenceSegment const& g : segments) longest = std::max(longest, g.prefix_length() + g.rows);
     // Rows go in blocks so that each block only scores the keys it can see (causal: about half
     // of the full n×total product for a prefill).
     constexpr Eigen::Index kRowBlock = 128;
     KvStore const& k_store = cache.keys_of(layer);
     KvStore const& v_store = cache.values_of(layer);
     parallel_for(c.n_heads, threads, 1, [&](std::size_t begin, std::size_t end) {
-      RowMatrixF scores(std::min(n, kRowBlock), total);
+      RowMatrixF scores(std::min(n, kRowBlock), static_cast<Eigen::Index>(longest));
       // A packed int4 store is read through this thread's dequantized copy of the current KV
-      // head, extended as the causal window grows: each key is dequantized once per thread and
-      // KV head, to the fake quantizer's exact float values.
-      std::vector<float> k_buf(k_store.quantized() ? static_cast<std::size_t>(total * d_h) : 0);
-      std::vector<float> v_buf(v_store.quantized() ? static_cast<std::size_t>(total * d_h) : 0);
-      std::size_t buf_head = c.n_kv_heads, k_done = 0, v_done = 0;
-      auto rows_of = [&](KvStore const& store, float const* fp32, std::vector<float>& buf,
-                         std::size_t& done, Eigen::Index col, Eigen::Index keys) {
-        if (!store.quantized()) return ConstMap(fp32 + col, keys, d_h, Stride(kv_width));
-        auto const want = static_cast<std::size_t>(keys);
-        if (want > done) {
-          store.dequantize(done, want - done, static_cast<std::size_t>(col),
-                           static_cast<std::size_t>(d_h),
-                           buf.data() + done * static_cast<std::size_t>(d_h),
-                           static_cast<std::size_t>(d_h));
-          done = want;
-        }
-        return ConstMap(buf.data(), keys, d_h, Stride(d_h));
-      };
+      // head (each key dequantized once per thread and KV head, to the fake quantizer's exact
+      // float values); a segment whose prefix is not adjacent to its rows gathers both into
+      // one contiguous run.
+      std::vector<float> k_deq(k_store.quantized() ? static_cast<std::size_t>(total * d_h) : 0);
+      std::vector<float> v_deq(v_store.quantized() ? static_cast<std::size_t>(total * d_h) : 0);
+      std::vector<float> k_run, v_run;
+      std::size_t deq_head = c.n_kv_heads;
       for (std::size_t head = begin; head < end; ++head) {
-        Eigen::Index const kv_col = static_cast<Eigen::Index>(head / group) * d_h;
+        std::size_t const kv_head = head / group;
+        Eigen::Index const kv_col = static_cast<Eigen::Index>(kv_head) * d_h;
         Eigen::Index const q_col = static_cast<Eigen::Index>(head) * d_h;
-        if (head / group != buf_head) {
-          buf_head = head / group;
-          k_done = v_done = 0;
+        if (kv_head != deq_head) {
+          deq_head = kv_head;
+          auto const rows = static_cast<std::size_t>(total), col = static_cast<std::size_t>(kv_col);
+          auto const w = static_cast<std::size_t>(d_h);
+          if (k_store.quantized()) k_store.dequantize(0, rows, col, w, k_deq.data(), w);
+          if (v_store.quantized()) v_store.dequantize(0, rows, col, w, v_deq.data(), w);
         }
-        for (Eigen::Index r0 = 0; r0 < n; r0 += kRowBlock) {
-          Eigen::Index const rows = std::min(kRowBlock, n - r0);
-          Eigen::Index const keys = static_cast<Eigen::Index>(first) + r0 + rows;  // visible to the last row
-          ConstMap qh(q.data() + r0 * q.cols() + q_col, rows, d_h, Stride(q.cols()));
-          ConstMap const kh =
-              rows_of(k_store, cache.keys(layer), k_buf, k_done, kv_col, keys);
-          ConstMap const vh =
-              rows_of(v_store, cache.values(layer), v_buf, v_done, kv_col, keys);
-          auto s = scores.topLeftCorner(rows, keys);
-          s.noalias() = (qh * kh.transpose()) * scale;
-          for (Eigen::Index t = 0; t < rows; ++t) {
-            Eigen::Index const visible = static_cast<Eigen::Index>(first) + r0 + t + 1;
-            auto row = s.row(t);
-            float const mx = row.head(visible).maxCoeff();
-            // Eigen's vectorized exp: the scalar libm loop was ~7% of a 4-bit prefill.
-            row.head(visible) = (row.head(visible).array() - mx).exp();
-            row.head(visible) /= row.head(visible).sum();
-            row.tail(keys - visible).setZero();
+        // Row r of this KV head's keys / values, wherever they are stored.
+        auto key_rows = [&](KvStore const& store, float const* fp32, std::vector<float> const& deq) {
+          return store.quantized() ? std::pair(deq.data(), d_h)
+                                   : std::pair(fp32 + kv_col, kv_width);
+        };
+        auto const [k_base, k_ld] = key_rows(k_store, cache.keys(layer), k_deq);
+        auto const [v_base, v_ld] = key_rows(v_store, cache.values(layer), v_deq);
+        Eigen::Index seg_row = 0;
+        for (SequenceSegment const& g : segments) {
+          auto const rows_n = static_cast<Eigen::Index>(g.rows);
+          auto const prefix = static_cast<Eigen::Index>(g.prefix_length());
+          auto const own = static_cast<Eigen::Index>(first) + seg_row;  // cache row of its first row
+          // The segment's keys: prefix then own rows, contiguous in the store when adjacent.
+          float const* ks = k_base + static_cast<Eigen::Index>(g.prefix_begin) * k_ld;
+          float const* vs = v_base + static_cast<Eigen::Index>(g.prefix_begin) * v_ld;
+          Eigen::Index kld = k_ld, vld = v_ld;
+          if (static_cast<Eigen::Index>(g.prefix_end) != own) {
+            auto gather = [&](float const* base, Eigen::Index ld, std::vector<float>& run) {
+              run.resize(static_cast<std::size_t>((prefix + rows_n) * d_h));
+              Map dst(run.data(), prefix + rows_n, d_h, Stride(d_h));
+              dst.topRows(prefix) = ConstMap(base + static_cast<Eigen::Index>(g.prefix_begin) * ld,
+                                             prefix, d_h, Stride(ld));
+              dst.bottomRows(rows_n) = ConstMap(base + own * ld, rows_n, d_h, Stride(ld));
+              return run.data();
+            };
+            ks = gather(k_base, k_ld, k_run);
+            vs = gather(v_base, v_ld, v_run);
+            kld = vld = d_h;
           }
-          Map oh(out.data() + r0 * out.cols() + q_col, rows, d_h, Stride(out.cols()));
-          oh.noalias() = s * vh;
+          for (Eigen::Index r0 = 0; r0 < rows_n; r0 += kRowBlock) {
+            Eigen::Index const rows = std::min(kRowBlock, rows_n - r0);
+            Eigen::Index const keys = prefix + r0 + rows;  // visible to the block's last row
+            ConstMap qh(q.data() + (seg_row + r0) * q.cols() + q_col, rows, d_h, Stride(q.cols()));
+            ConstMap const kh(ks, keys, d_h, Stride(kld));
+            ConstMap const vh(vs, keys, d_h, Stride(vld));
+            auto s = scores.topLeftCorner(rows, keys);
+            s.noalias() = (qh * kh.transpose()) * scale;
+            for (Eigen::Index t = 0; t < rows; ++t) {
+              Eigen::Index const visible = prefix + r0 + t + 1;
+              auto row = s.row(t);
+              float const mx = row.head(visible).maxCoeff();
+              // Eigen's vectorized exp: the scalar libm loop was ~7% of a 4-bit prefill.
+              row.head(visible) = (row.head(visible).array() - mx).exp();
+              row.head(visible) /= row.head(visible).sum();
+              row.tail(keys - visible).setZero();
+            }
+            Map oh(out.data() + (seg_row + r0) * out.cols() + q_col, rows, d_h, Stride(out.cols()));
+            oh.noalias() = s * vh;
+          }
+          seg_row += rows_n;
         }
       }
     });
