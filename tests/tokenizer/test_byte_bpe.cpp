@@ -14,6 +14,7 @@
 #include "dfrot/tokenizer/tokenizer.hpp"
 #include "dfrot/tokenizer/unicode.hpp"
 #include "support/test_util.hpp"
+#include "tokenizer/byte_vocab.hpp"
 
 using dfrot::io::TokenizerData;
 using dfrot::tokenizer::pre_tokenize;
@@ -30,31 +31,7 @@ std::vector<std::string> split(std::string_view text, PreTokenizer kind) {
 
 using Strings = std::vector<std::string>;
 
-// Byte-level vocabulary: the 256 single-byte pieces, then `extra` pieces; merges as given.
-TokenizerData byte_vocab(std::vector<std::string> const& extra,
-                         std::vector<std::string> const& merges, std::string const& pre = "gpt2") {
-  TokenizerData d;
-  d.kind = TokenizerData::Kind::kByteLevelBpe;
-  d.tokens.push_back("<|endoftext|>");
-  d.token_types.push_back(dfrot::io::kTokenControl);
-  for (std::uint32_t cp : dfrot::tokenizer::byte_to_codepoint()) {
-    std::string s;
-    dfrot::tokenizer::append_utf8(s, cp);
-    d.tokens.push_back(s);
-    d.token_types.push_back(dfrot::io::kTokenNormal);
-  }
-  for (auto const& e : extra) {
-    d.tokens.push_back(e);
-    d.token_types.push_back(dfrot::io::kTokenNormal);
-  }
-  d.merges = merges;
-  d.pre = pre;
-  d.bos_id = 0;
-  d.eos_id = 0;
-  d.add_bos = false;
-  d.add_space_prefix = false;
-  return d;
-}
+using dfrot::test::byte_vocab;
 
 int id_of(Tokenizer const& t, std::string const& piece) {
   for (std::size_t i = 0; i < t.n_vocab(); ++i) {
