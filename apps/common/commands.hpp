@@ -26,6 +26,8 @@ using CommandAction = std::function<int()>;
 CommandAction add_hadamard_command(CLI::App& sub, CommonOptions& common);
 /// `dfrot ppl`: WikiText-2 perplexity of a model (papers' protocol).
 CommandAction add_ppl_command(CLI::App& sub, CommonOptions& common);
+/// `dfrot eval`: lm-eval 0.4 zero-shot accuracies with standard errors.
+CommandAction add_eval_command(CLI::App& sub, CommonOptions& common);
 /// `dfrot optimize`: learn R1 (DFRot weighted Procrustes or Cayley SGD) and write it as .npy.
 CommandAction add_optimize_command(CLI::App& sub, CommonOptions& common);
 /// `dfrot quantize`: rotate + quantize a model once and save it (GGUF with dfrot.* keys).

@@ -42,6 +42,7 @@ EngineSetup setup_engine(LoadedModel& m, pipeline::QuantScheme const& s, Prepare
     prepared.codes = {};
     pipeline::release_dense_weights(w);
     m.model->set_linears(engine);
+    out.int4 = engine;
     m.model->set_kv_format(pipeline::kv_cache_format(w.config, s, plan));
     pipeline::OnlineTransformOptions online = prepared.online;
     online.n_threads = n_threads;
@@ -77,6 +78,7 @@ LoadedModel load_quantized_file(std::string const& path, pipeline::QuantizedMode
     return out;
   }
   out.model = std::move(file.model);
+  setup.int4 = file.engine;
   setup.hooks = std::make_unique<pipeline::OnlineTransforms>(out.model->config(), online);
   setup.engine = describe_engine(scheme, info.dense);
   return out;

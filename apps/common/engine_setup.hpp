@@ -31,6 +31,7 @@ void add_engine_flags(CLI::App& sub, EngineFlags& flags);
 struct EngineSetup {
   std::unique_ptr<model::ForwardHooks> hooks;
   std::string engine;  ///< "int4 (W4A4 avx512vnni, KV4, f16 lm_head)" or "fake-quant …"
+  std::shared_ptr<pipeline::Int4Linears> int4;  ///< the int4 engine; null on the fake path
 };
 
 /// After prepare_model (and the optional skew plan): moves `m` onto the int4 engine (its FP32

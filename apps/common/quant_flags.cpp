@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "dfrot/model/model_config.hpp"
 #include "dfrot/quant/presets.hpp"
 
 namespace dfrot::app {
@@ -25,6 +26,8 @@ struct Flags {
   std::string r2;
   bool fp32_had = false;
   double tau_mean = 0.1, tau_skew = 0.2;
+  bool keep_massive = false;
+  double keep_ratio = 10;
 };
 
 /// `--rotate`: a kind, or a path to a float64 .npy rotation (DFRot / `dfrot optimize` output).
@@ -98,6 +101,13 @@ QuantFlags add_quant_flags(CLI::App& sub) {
                           "|skew| > --skew-tau-skew on the first calibration window (QuaRot report)");
   auto* tm = g->add_option("--skew-tau-mean", f->tau_mean, "--auto-asym mean threshold")->capture_default_str();
   auto* ts = g->add_option("--skew-tau-skew", f->tau_skew, "--auto-asym skewness threshold")->capture_default_str();
+  auto* km = g->add_flag("--keep-massive-tokens", f->keep_massive,
+                         "DFRot's QuaRot.FP16() ablation: tokens whose residual norm entering a layer "
+                         "is >= --keep-ratio x that layer's median (first calibration window) skip "
+                         "activation quantization there (their K/V stay quantized)");
+  auto* kr = g->add_option("--keep-ratio", f->keep_ratio, "--keep-massive-tokens norm ratio")
+                 ->capture_default_str()
+                 ->check(CLI::Range(1.0001, 1e6));
 
   // The run-time part (online quantizers) applies to any scheme; the offline part (rotation,
   // weights) only to a model that has not been transformed yet.
@@ -119,6 +129,8 @@ QuantFlags add_quant_flags(CLI::App& sub) {
     if (aas->count()) s.auto_asym = true;
     if (tm->count()) s.skew.tau_mean = f->tau_mean;
     if (ts->count()) s.skew.tau_skew = f->tau_skew;
+    if (km->count()) s.keep_massive_ratio = f->keep_ratio;
+    DFROT_THROW_IF(kr->count() && !km->count(), UsageError, "--keep-ratio needs --keep-massive-tokens");
     for (int bits : {s.w_bits, s.a_bits, s.k_bits, s.v_bits}) {
       DFROT_THROW_IF(bits != 16 && (bits < quant::kMinBits || bits > quant::kMaxBits), UsageError,
                      "bits ", bits, ": expected 2 … 8, or 16 for off");

@@ -21,6 +21,8 @@ struct Verb {
 Verb const kVerbs[] = {
     {"ppl", "WikiText-2 perplexity of a model (non-overlapping windows, papers' protocol)",
      dfrot::app::add_ppl_command},
+    {"eval", "lm-eval zero-shot accuracies (PIQA, WinoGrande, ARC-e/c, LAMBADA) with standard errors",
+     dfrot::app::add_eval_command},
     {"quantize", "Rotate and quantize a model once (RTN or GPTQ) and save it for dfrot ppl",
      dfrot::app::add_quantize_command},
     {"optimize", "Learn the residual rotation R1 (DFRot Procrustes or Cayley SGD) into a .npy",

@@ -8,8 +8,8 @@
 
 #include "common/commands.hpp"
 #include "common/engine_setup.hpp"
+#include "common/evaluation_model.hpp"
 #include "common/model_loading.hpp"
-#include "common/prepare.hpp"
 #include "common/quant_flags.hpp"
 #include "common/report.hpp"
 #include "dfrot/eval/perplexity.hpp"
@@ -50,55 +50,37 @@ CommandAction add_ppl_command(CLI::App& sub, CommonOptions& common) {
   auto engine_flags = std::make_shared<EngineFlags>();
   add_engine_flags(sub, *engine_flags);
   return [o, flags, engine_flags, &common]() {
-    // A file written by `dfrot quantize` is already transformed: reuse its scheme and transforms.
-    std::optional<pipeline::QuantizedModelInfo> const stored =
-        pipeline::read_quantized_model_info(o->model);
-    pipeline::QuantScheme const scheme = stored ? flags.runtime_overlay(stored->scheme, o->model)
-                                                : flags.scheme(common.seed);
-    auto const t0 = std::chrono::steady_clock::now();
-    bool const packed = stored && stored->version == pipeline::kInt4ModelFileVersion;
-    EngineSetup setup;
-    LoadedModel loaded = packed ? load_quantized_file(o->model, *stored, scheme, o->ctx, *engine_flags,
-                                                      common.n_threads, setup)
-                                : load_model(o->model, o->tokenizer, o->ctx);
-    double const load_s =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::string const text = read_text(o->text);
-    std::vector<int> const tokens = loaded.tokenizer->encode(text, /*add_bos=*/true);
-    std::fprintf(stderr, "model: %s (%s), loaded in %.1f s\ntext: %s, %zu bytes, %zu tokens\n",
-                 o->model.c_str(), model::describe(loaded.model->config()).c_str(), load_s,
-                 o->text.c_str(), text.size(), tokens.size());
     eval::PerplexityOptions const popt{.ctx = o->ctx, .chunks = o->chunks, .n_threads = common.n_threads};
     auto const show = [](eval::PerplexityProgress const& p) {
       std::fprintf(stderr, "\r[%zu/%zu] ppl %.4f  %.0f tok/s", p.window, p.n_windows, p.ppl,
                    p.tokens_per_second);
       std::fflush(stderr);
     };
+    std::vector<int> tokens;
     std::optional<eval::PerplexityResult> fp;
-    if (o->with_fp && !stored) {  // before the weights are rewritten
-      std::fprintf(stderr, "baseline: unquantized model\n");
-      fp = eval::perplexity(*loaded.model, tokens, popt, nullptr, show);
-      std::fprintf(stderr, "\n");
-    }
-    PreparedModel prepared;
-    if (stored) {
-      prepared.online = stored->online;
-      prepared.online.n_threads = common.n_threads;
-      std::fprintf(stderr, "model: transformed by dfrot quantize; weights used as stored\n");
-    } else {
-      prepared = prepare_model(loaded, scheme, o->calib, common.n_threads);
-    }
-    double const prepare_s = prepared.transform_seconds + prepared.quantize_seconds;
-    std::optional<pipeline::SkewPlan> const plan =
-        packed ? stored->plan
-               : plan_quantizer_symmetry(loaded, scheme, prepared.online, o->calib, common.n_threads);
-    if (!packed) {
-      if (stored) std::fprintf(stderr, "model: version-1 file (F32 weights): fake-quant path\n");
-      setup = setup_engine(loaded, scheme, prepared, plan ? &*plan : nullptr, *engine_flags,
-                           common.n_threads);
-    }
-    std::fprintf(stderr, "scheme: %s (prepared in %.1f s)\nengine: %s\n", scheme.describe().c_str(),
-                 prepare_s, setup.engine.c_str());
+    auto const tokenize = [&](LoadedModel const& m) {
+      if (!tokens.empty()) return;
+      tokens = m.tokenizer->encode(text, /*add_bos=*/true);
+      std::fprintf(stderr, "text: %s, %zu bytes, %zu tokens\n", o->text.c_str(), text.size(),
+                   tokens.size());
+    };
+    EvaluationModel e = load_evaluation_model(
+        {o->model, o->tokenizer, o->calib, o->ctx}, flags, *engine_flags, common,
+        [&](LoadedModel& m) {
+          tokenize(m);
+          if (!o->with_fp) return;
+          std::fprintf(stderr, "baseline: unquantized model\n");
+          fp = eval::perplexity(*m.model, tokens, popt, nullptr, show);
+          std::fprintf(stderr, "\n");
+        });
+    tokenize(e.loaded);
+    pipeline::QuantScheme const& scheme = e.scheme;
+    PreparedModel const& prepared = e.prepared;
+    std::optional<pipeline::SkewPlan> const& plan = e.plan;
+    EngineSetup const& setup = e.setup;
+    LoadedModel& loaded = e.loaded;
+    double const prepare_s = e.prepare_seconds();
     auto const result = eval::perplexity(*loaded.model, tokens, popt, setup.hooks.get(), show);
     std::fprintf(stderr, "\n");
     Report report({"scheme", "ppl", "windows", "predictions", "tokens", "prepare_s", "eval_s"});
@@ -117,6 +99,12 @@ CommandAction add_ppl_command(CLI::App& sub, CommonOptions& common) {
         asym[std::string(pipeline::to_string(site))] = plan->count_asym(site);
       }
       report.set("auto_asym_layers", asym);
+    }
+    if (e.kept) {
+      std::size_t seen = 0;
+      for (std::size_t n : e.kept->seen_rows) seen += n;
+      report.set("kept_tokens_per_window", kept_per_sequence(*e.kept, result.n_windows));
+      report.set("kept_rows_fraction", seen ? double(e.kept->total_kept()) / double(seen) : 0.0);
     }
     if (fp) {
       report.add_row({"FP32 (unquantized)", fp->ppl, fp->n_windows, fp->n_predictions, fp->n_tokens,

@@ -55,8 +55,11 @@ struct Pair {
 
 /// Logits of the fake path (QuantizationHooks on FP32 weights) and of the int4 engine for the same
 /// transformed, RTN-quantized model, prefill of `tokens` (then `decode` more tokens one at a time).
+/// With `keep_ratio` > 0 both paths keep massive tokens (MassiveTokenKeeper, reference norms
+/// measured on `tokens` by the FP32 transformed model).
 Pair fake_and_real(model::LlamaWeights w, pipeline::QuantScheme const& s, std::vector<int> const& tokens,
-                   pipeline::DenseType dense, std::size_t decode = 0) {
+                   pipeline::DenseType dense, std::size_t decode = 0, double keep_ratio = 0,
+                   std::size_t* kept_rows = nullptr) {
   bool const tied = w.is_tied();
   auto const online = pipeline::transform_weights(w, s, 2);
   pipeline::QuantizedLinears codes;
@@ -75,12 +78,34 @@ Pair fake_and_real(model::LlamaWeights w, pipeline::QuantScheme const& s, std::v
     }
     return std::pair{out, cache.bytes_per_position()};
   };
+  std::vector<double> reference;
+  if (keep_ratio > 0) {
+    model::LlamaModel const m(w, 512);
+    pipeline::OnlineTransforms transforms(w.config, online);
+    pipeline::ResidualNormObserver observer(w.config.n_layers, &transforms);
+    auto cache = m.make_cache();
+    m.forward_hidden(tokens, cache, &observer);
+    reference = observer.medians();
+  }
+  // The keeper owns a non-owning forwarder to the path's hooks.
+  auto keeper = [&](model::ForwardHooks& inner, std::shared_ptr<pipeline::KeptTokens> const& kept) {
+    return std::make_unique<pipeline::MassiveTokenKeeper>(std::make_unique<pipeline::ForwardingHooks>(&inner),
+                                                          reference, keep_ratio, kept);
+  };
   Pair p;
   {
     model::LlamaModel const m(w, 512);
     pipeline::QuantizationHooks hooks(w.config, s, online);
     Q8HeadInput q8_hooks(hooks);
-    auto [logits, bytes] = run(m, dense == pipeline::DenseType::kQ8 ? static_cast<model::ForwardHooks*>(&q8_hooks) : &hooks);
+    model::ForwardHooks* h = dense == pipeline::DenseType::kQ8 ? static_cast<model::ForwardHooks*>(&q8_hooks) : &hooks;
+    std::unique_ptr<pipeline::MassiveTokenKeeper> keep;
+    if (keep_ratio > 0) {
+      auto kept = std::make_shared<pipeline::KeptTokens>();
+      hooks.set_kept_tokens(kept);
+      keep = keeper(*h, kept);
+      h = keep.get();
+    }
+    auto [logits, bytes] = run(m, h);
     p.fake = logits;
     p.fp32_cache_bytes = bytes;
   }
@@ -91,7 +116,17 @@ Pair fake_and_real(model::LlamaWeights w, pipeline::QuantScheme const& s, std::v
   m.set_linears(engine);
   m.set_kv_format(pipeline::kv_cache_format(w.config, s, nullptr));
   pipeline::OnlineTransforms transforms(w.config, online);
-  auto [logits, bytes] = run(m, &transforms);
+  model::ForwardHooks* h = &transforms;
+  std::unique_ptr<pipeline::MassiveTokenKeeper> keep;
+  std::shared_ptr<pipeline::KeptTokens> kept;
+  if (keep_ratio > 0) {
+    kept = std::make_shared<pipeline::KeptTokens>();
+    engine->set_kept_tokens(kept);
+    keep = keeper(transforms, kept);
+    h = keep.get();
+  }
+  auto [logits, bytes] = run(m, h);
+  if (kept && kept_rows) *kept_rows = kept->total_kept();
   p.real = logits;
   p.cache_bytes = bytes;
   return p;
@@ -152,6 +187,24 @@ TEST_SUITE("pipeline") {
     s.act.symmetry = quant::Symmetry::kAsym;
     Pair const p = fake_and_real(w, s, tokens, pipeline::DenseType::kF32);
     CHECK(test::relative_frobenius_error(p.real, p.fake) <= 1e-4);
+  }
+
+  TEST_CASE("int4 engine: kept massive tokens (W4A16 rows) match the fake path keeping the same rows") {
+    auto w = test::synthetic_llama(128, 2, 4, 2, 256, 64, test::seed() + 9);
+    w.tok_embeddings.row(5) *= 60.0f;  // token 5's residual stream is massive in every layer
+    std::vector<int> const tokens = {1, 5, 9, 3, 31, 0, 7, 12, 40, 2, 5, 63, 17, 8, 21, 6};
+    std::size_t kept = 0;
+    Pair const k = fake_and_real(w, paper_scheme(), tokens, pipeline::DenseType::kF32, 4, 8.0, &kept);
+    CHECK(test::relative_frobenius_error(k.real, k.fake) <= 1e-4);
+    CHECK(kept == 2 * 2);  // both 5s, in both layers
+    // Keeping changes the logits: the rows really skip quantization.
+    Pair const q = fake_and_real(w, paper_scheme(), tokens, pipeline::DenseType::kF32, 4);
+    CHECK(test::relative_frobenius_error(k.real, q.real) > 1e-3);
+    // A ratio no row reaches keeps nothing: the plain engine.
+    std::size_t none = 1;
+    Pair const n = fake_and_real(w, paper_scheme(), tokens, pipeline::DenseType::kF32, 4, 1e6, &none);
+    CHECK(none == 0);
+    CHECK(test::relative_frobenius_error(n.real, q.real) <= 1e-6);
   }
 
   TEST_CASE("int4 engine: unsupported schemes are refused with the reason") {

@@ -23,6 +23,9 @@ enum class LinearInput {
 class ForwardHooks {
  public:
   virtual ~ForwardHooks() = default;
+  /// The residual stream entering decoder layer `layer`, before its RMSNorm ([tokens, d]; row
+  /// norms are unchanged by a residual rotation, so rules on them hold for rotated models).
+  virtual void residual(std::size_t layer, MatrixView<float const> x) { (void)layer, (void)x; }
   /// Before the linears of `site` in `layer` (layer = n_layers for the lm_head).
   virtual void linear_input(std::size_t layer, LinearInput site, MatrixView<float> x) {
     (void)layer, (void)site, (void)x;

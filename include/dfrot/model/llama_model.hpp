@@ -141,6 +141,7 @@ class LlamaModel {
     RowMatrixF out(n, d), gate(n, ff), up(n, ff);
     float const eps = static_cast<float>(c.norm_eps);
     LayerWeights const& w = weights_.layers[l];
+    h.residual(l, view_const(x));
     rms_norm(x, w.attention_norm, eps, hn);
     h.linear_input(l, LinearInput::kAttention, view(hn));
     if (h.stop_requested()) return false;

@@ -19,6 +19,7 @@
 #include "dfrot/model/kv_cache.hpp"
 #include "dfrot/model/linear_layers.hpp"
 #include "dfrot/model/llama_weights.hpp"
+#include "dfrot/pipeline/massive_token_keeping.hpp"
 #include "dfrot/pipeline/quant_scheme.hpp"
 #include "dfrot/pipeline/quantized_linears.hpp"
 #include "dfrot/pipeline/skew_plan.hpp"
@@ -221,7 +222,11 @@ class Int4Linears final : public model::LinearLayers {
     gemm::quantize_activations_for_gemm(x, cfg, codes_, n_threads);
     for (std::size_t i = 0; i < outs.size(); ++i)
       gemm::gemm_w4a4(codes_, layers_[layer][first + i], outs[i], n_threads);
+    if (kept_ && kept_->any) apply_kept_rows(layer, first, x, outs, n_threads);
   }
+
+  /// Rows marked in `kept` (MassiveTokenKeeper) run weight-only (W4A16) instead of W4A4.
+  void set_kept_tokens(std::shared_ptr<KeptTokens const> kept) { kept_ = std::move(kept); }
 
   void embed(int id, std::span<float> out) const override {
     embeddings_.row(static_cast<std::size_t>(id), out);
@@ -258,6 +263,26 @@ class Int4Linears final : public model::LinearLayers {
     return 0;
   }
 
+  // Recomputes the kept rows of every output with the W4A16 kernel (few rows: gathered).
+  void apply_kept_rows(std::size_t layer, std::size_t first, MatrixView<float const> x,
+                       std::span<MatrixView<float> const> outs, int n_threads) const {
+    std::vector<std::size_t> rows;
+    for (std::size_t r = 0; r < x.rows(); ++r)
+      if (kept_->row(r)) rows.push_back(r);
+    model::RowMatrix in(static_cast<Eigen::Index>(rows.size()), static_cast<Eigen::Index>(x.cols()));
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      std::copy(x.row(rows[i]), x.row(rows[i]) + x.cols(), in.row(static_cast<Eigen::Index>(i)).data());
+    MatrixView<float const> const in_view(in.data(), rows.size(), x.cols());
+    for (std::size_t i = 0; i < outs.size(); ++i) {
+      model::RowMatrix out(static_cast<Eigen::Index>(rows.size()), static_cast<Eigen::Index>(outs[i].cols()));
+      gemm::gemm_w4a16(in_view, layers_[layer][first + i],
+                       MatrixView<float>(out.data(), rows.size(), outs[i].cols()), n_threads);
+      for (std::size_t k = 0; k < rows.size(); ++k)
+        std::copy(out.row(static_cast<Eigen::Index>(k)).data(),
+                  out.row(static_cast<Eigen::Index>(k)).data() + out.cols(), outs[i].row(rows[k]));
+    }
+  }
+
   std::vector<PackedLayer> layers_;
   DenseMatrix embeddings_;
   DenseMatrix lm_head_;
@@ -265,6 +290,7 @@ class Int4Linears final : public model::LinearLayers {
   model::RowMatrix head_transform_;
   mutable gemm::QuantizedActivations codes_;  ///< one forward at a time (LinearLayers contract)
   mutable model::RowMatrix head_input_;
+  std::shared_ptr<KeptTokens const> kept_;
 };
 
 /// The activation quantizer of every (layer, site) for a scheme: `s.act` with bits a_bits

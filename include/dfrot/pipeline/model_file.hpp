@@ -381,7 +381,7 @@ inline void write_int4_model(std::filesystem::path const& path, model::LlamaWeig
 /// format set) over the file's mapping.
 struct Int4Model {
   std::unique_ptr<model::LlamaModel> model;
-  std::shared_ptr<Int4Linears const> engine;
+  std::shared_ptr<Int4Linears> engine;
   QuantizedModelInfo info;
   std::optional<io::TokenizerData> tokenizer;
   std::size_t file_bytes = 0;

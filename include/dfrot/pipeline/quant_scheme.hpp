@@ -83,6 +83,11 @@ struct QuantScheme {
   bool auto_asym = false;
   quant::SkewThresholds skew{};
 
+  /// `--keep-massive-tokens`: rows whose residual norm entering a layer is ≥ this many times the
+  /// layer's calibration median skip activation quantization there (massive_token_keeping.hpp);
+  /// 0 = off. A run-time setting, never stored in a model file.
+  double keep_massive_ratio = 0;
+
   /// One line naming every setting (reports carry it so results can be reproduced).
   std::string describe() const {
     auto q = [](quant::QuantConfig const& c) {
@@ -118,6 +123,9 @@ struct QuantScheme {
                    auto_asym ? str_cat(" auto-asym[tau_mean ", skew.tau_mean, " tau_skew ",
                                        skew.tau_skew, "]")
                              : std::string(""),
+                   a_bits < 16 && keep_massive_ratio > 0
+                       ? str_cat(" keep-massive[norm >= ", keep_massive_ratio, "x median]")
+                       : std::string(""),
                    subtract_embedding_mean ? " emb-mean" : "");
   }
 };

@@ -13,6 +13,7 @@
 #include "dfrot/model/llama_weights.hpp"
 #include "dfrot/pipeline/fuse_norms.hpp"
 #include "dfrot/pipeline/gptq_model.hpp"
+#include "dfrot/pipeline/massive_token_keeping.hpp"
 #include "dfrot/pipeline/online_transforms.hpp"
 #include "dfrot/pipeline/quant_scheme.hpp"
 #include "dfrot/pipeline/rotate_model.hpp"
@@ -50,8 +51,13 @@ class QuantizationHooks : public model::ForwardHooks {
     if (site == model::LinearInput::kLmHead || scheme_.a_bits >= 16) return;
     quant::QuantConfig cfg = scheme_.act;
     if (!plan_.empty()) cfg.symmetry = plan_[layer][static_cast<std::size_t>(quant_site(site))];
-    quant::fake_quantize_activations(x, x, cfg, n_threads_);
+    for_each_quantized_run(kept_.get(), x.rows(), [&](std::size_t r, std::size_t n) {
+      MatrixView<float> const rows(x.row(r), n, x.cols(), x.row_stride());
+      quant::fake_quantize_activations(rows, rows, cfg, n_threads_);
+    });
   }
+  /// Rows marked in `kept` (MassiveTokenKeeper) skip activation quantization; K/V still quantize.
+  void set_kept_tokens(std::shared_ptr<KeptTokens const> kept) { kept_ = std::move(kept); }
   void query(std::size_t layer, MatrixView<float> q) override { online_.query(layer, q); }
   void key(std::size_t layer, MatrixView<float> k) override {
     online_.key(layer, k);
@@ -72,6 +78,7 @@ class QuantizationHooks : public model::ForwardHooks {
   OnlineTransforms online_;
   int n_threads_;
   std::vector<std::array<quant::Symmetry, kQuantSites>> plan_;  ///< empty: the scheme's symmetries
+  std::shared_ptr<KeptTokens const> kept_;
 };
 
 /// The residual rotation the scheme asks for (float64, d×d); kFile reads a float64 .npy and
