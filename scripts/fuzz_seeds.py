@@ -213,4 +213,15 @@ for i, text in enumerate(["hello the world", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
                           "caf\u00e9 \U0001F600 123456\n\t  x", "\xff\xfe\x80 invalid utf-8"]):
     put("fuzz_tokenizer_encode", "seed_%d.txt" % i, text.encode("utf-8", "surrogatepass") if i != 3 else
         b"\xff\xfe\x80 invalid utf-8")
+
+# ---- zero-shot task files (JSONL) -------------------------------------------------------------
+put("fuzz_zeroshot_jsonl", "seed_mc.jsonl",
+    json.dumps({"query": "Question: q?\n", "choices": ["a b", "c\u00e9"], "gold": 1}) + "\n" +
+    json.dumps({"query": "Question: r", "choices": ["x", "y", "z", "w"], "gold": 3}) + "\n")
+put("fuzz_zeroshot_jsonl", "seed_wg.jsonl",
+    json.dumps({"context_options": ["A so A", "A so B"], "continuation": "won.", "gold": 0}) + "\r\n\n")
+put("fuzz_zeroshot_jsonl", "seed_lambada.jsonl",
+    json.dumps({"context": "the end of the", "continuation": "story"}) + "\n")
+dictionary("fuzz_zeroshot_jsonl", ["query", "choices", "gold", "context", "continuation",
+                                   "context_options", "\n", "\r\n", "{", "}", "[", "]", "null", "-1"])
 print(out)
