@@ -87,6 +87,98 @@ def main(path):
         print(f"| {name} | {r['method']} | {r['massive_tokens']} of {r.get('calibration_rows', 122880)} | {steps} | {r.get('stop', '–')} | "
               f"{r['start_rms_token_error']:.4f} → {r['result_rms_token_error']:.4f} | {w} | {r['total_s']:.0f} s |")
 
+    render_keep(rows)
+    render_zeroshot(rows)
+    render_seeds(rows)
+    render_calib(rows)
+
+
+def render_keep(rows):
+    """DFRot README's QuaRot.FP16() rows: RO/RH with and without the massive tokens quantized."""
+    if not any(k.endswith("-keep") and not k.startswith("zs-") for k in rows):
+        return
+    print("| method | W4A4KV4 | W4A4KV16 | kept tokens per window (W4A4KV4) |")
+    print("|---|---|---|---|")
+    for rot, name in [("random", "RO"), ("hadamard", "RH")]:
+        for tag, label in [("", "QuaRot"), ("-keep", "QuaRot.FP16()")]:
+            cells = []
+            for cfg in ["W4A4KV4", "W4A4KV16"]:
+                r = rows.get(f"gptq-{rot}-{cfg}{tag}")
+                cells.append(fmt(ppl(r)) if r else "–")
+            r = rows.get(f"gptq-{rot}-W4A4KV4{tag}")
+            kept = r["report"].get("kept_tokens_per_window") if r else None
+            print(f"| ({name}) {label} | " + " | ".join(cells) + f" | {f'{kept:.2f}' if kept is not None else '–'} |")
+    print()
+
+
+ZS_COLUMNS = [("piqa", "PQ", "acc"), ("winogrande", "WG", "acc"), (None, "HS", None), ("arc_easy", "A-e", "acc"),
+              ("arc_challenge", "A-c", "acc_norm"), ("lambada_openai", "LA", "acc")]
+
+
+def zs_metric(r, task, metric):
+    for row in r["report"]["rows"]:
+        if row["task"] == task and row["metric"] == metric:
+            return row["value"], row["stderr"]
+    return None
+
+
+def render_zeroshot(rows):
+    zs = [(k, r) for k, r in rows.items() if k.startswith("zs-")]
+    if not zs:
+        return
+    print("| method | R1 | W-A-KV | " + " | ".join(c for _, c, _ in ZS_COLUMNS) + " | Avg (5) | LA PPL | eval time |")
+    print("|---|---|---|" + "---|" * len(ZS_COLUMNS) + "---|---|---|")
+    for key, r in zs:
+        cells, vals = [], []
+        for task, _, metric in ZS_COLUMNS:
+            m = zs_metric(r, task, metric) if task else None
+            if task is None:
+                cells.append("n/a")
+            elif m is None:
+                cells.append("–")
+            else:
+                cells.append(f"{100 * m[0]:.1f} ± {100 * m[1]:.1f}")
+                vals.append(m[0])
+        avg = f"{100 * sum(vals) / len(vals):.1f}" if len(vals) == 5 else "–"
+        la = zs_metric(r, "lambada_openai", "ppl")
+        la_txt = f"{la[0]:,.1f} ± {la[1]:,.1f}" if la else "–"
+        print(f"| {r['method']} | {r['rotation']} | {r['config']} | " + " | ".join(cells) +
+              f" | {avg} | {la_txt} | {r['report'].get('eval_s', 0):.0f} s |")
+    print()
+
+
+def mean_std(xs):
+    m = sum(xs) / len(xs)
+    var = sum((x - m) ** 2 for x in xs) / (len(xs) - 1) if len(xs) > 1 else float("nan")
+    return m, var ** 0.5
+
+
+def render_seeds(rows):
+    if not any("-seed" in k for k in rows):
+        return
+    print("| method | R1 | W4A4KV4, seed 0 | seed 1 | seed 2 | mean ± std |")
+    print("|---|---|---|---|---|---|")
+    for method, key in [("QuaRot-RTN", "rtn"), ("QuaRot-GPTQ", "gptq")]:
+        for rot, name in [("random", "RO"), ("hadamard", "RH")]:
+            vals = [rows.get(f"{key}-{rot}-W4A4KV4" + (f"-seed{s}" if s else "")) for s in range(3)]
+            cells = [fmt(ppl(v)) if v else "–" for v in vals]
+            got = [ppl(v) for v in vals if v]
+            ms = mean_std(got) if len(got) > 1 else None
+            print(f"| {method} | {name} | " + " | ".join(cells) + f" | {f'{ms[0]:.2f} ± {ms[1]:.2f}' if ms else '–'} |")
+    print()
+
+
+def render_calib(rows):
+    if not any("-calib" in k for k in rows):
+        return
+    print("| GPTQ calibration windows (× 2048 tokens) | QuaRot-GPTQ RH W4A4KV4 PPL | dfrot quantize time |")
+    print("|---|---|---|")
+    for n, key in [(8, "gptq-hadamard-W4A4KV4"), (32, "gptq-hadamard-W4A4KV4-calib32"),
+                   (128, "gptq-hadamard-W4A4KV4-calib128")]:
+        r = rows.get(key)
+        print(f"| {n} | {fmt(ppl(r)) if r else '–'} | {fmt(r.get('offline_s')) + ' s' if r and r.get('offline_s') else '–'} |")
+    print()
+
 
 if __name__ == "__main__":
     main(sys.argv[1] if len(sys.argv) > 1 else "build/results/rows.jsonl")

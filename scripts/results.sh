@@ -10,7 +10,14 @@
 # tokens of wiki.valid.tokens (the papers use 128 windows of the train split, absent here).
 # Rows are appended as JSON lines to OUT (default build/results/rows.jsonl; rows already there
 # are skipped, so an interrupted run resumes); scripts/render_results.py prints the tables.
-# Environment: CHUNKS (8), CALIB (8), THREADS (2), SEED (0), OUT, SKIP_BUILD=1, DFROT_BIN.
+# Sections (SECTIONS, default all): `ppl` the QuaRot rows above; `learned` the DFRot / Cayley rows;
+# `keep` / `keep16` DFRot's QuaRot.FP16() ablation (QuaRot-GPTQ RO/RH with --keep-massive-tokens,
+# W4A4KV4 / W4A4KV16); `zeroshot`
+# lm-eval zero-shot tasks (dfrot eval) of the main rows; `seeds` seeds 1 and 2 of the QuaRot RTN /
+# GPTQ RH and RO W4A4KV4 rows (seed 0 is the main row: Hadamard signs / random rotation and GPTQ
+# calibration windows change together); `calib` GPTQ RH W4A4KV4 on 8 / 32 / 128 calibration windows.
+# Environment: CHUNKS (8; -1 = all 148 windows), CALIB (8), THREADS (2), SEED (0), OUT, SECTIONS,
+# LIMIT (zero-shot documents per task, 0 = all), SKIP_BUILD=1, DFROT_BIN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 chunks=${CHUNKS:-8}
@@ -74,15 +81,28 @@ optimize() {  # optimize FILE ARGS...
   "$dfrot" optimize -m "$model" -o "$file.tmp.npy" -t "$threads" -s "$seed" --json "$@" >"$file.json"
   mv "$file.tmp.npy" "$file"
 }
+zeroshot() {  # zeroshot KEY METHOD ROTATION CONFIG EXTRA_JSON ARGS... (rows keyed zs-KEY)
+  local key="zs-$1" method=$2 rotation=$3 config=$4 extra=$5
+  shift 5
+  if have "$key"; then return; fi
+  echo "== $key" >&2
+  local report
+  report=$("$dfrot" eval -t "$threads" -s "$seed" --limit "${LIMIT:-0}" --json "$@")
+  record "$key" "$method" "$rotation" "$config" "$extra" "$report"
+}
+sections=${SECTIONS:-"ppl learned keep zeroshot keep16 seeds calib"}
+want() { [[ " $sections " == *" $1 "* ]]; }
 extra_of() {  # seconds of the offline step that produced FILE, as JSON
   python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(json.dumps({"offline_s": r.get("total_s") or r["rows"][0].get("quantize_s"), "offline": sys.argv[1]}))' "$1.json"
 }
 
-ppl fp FP - FP32 '{}' -m "$model"
+if want ppl; then ppl fp FP - FP32 '{}' -m "$model"; fi
 declare -A rot_name=([none]="-" [random]=RO [hadamard]=RH)
-for rot in none random hadamard; do
+for rot in hadamard random none; do
+  if [[ $rot == none ]] && ! want ppl; then continue; fi  # only the ppl section has an unrotated GPTQ row
   quantize "$work/gptq_$rot.gguf" --preset quarot-paper --rotate "$rot" --gptq --calib-windows "$calib"
 done
+if want ppl; then
 for cfg in W4A4KV4 W4A4KV16 W4A8KV16; do
   for rot in none random hadamard; do
     method=RTN; [[ $rot != none ]] && method=QuaRot-RTN
@@ -96,7 +116,10 @@ for cfg in W4A4KV4 W4A4KV16 W4A8KV16; do
   done
 done
 
+fi
+
 # Learned rotations (issue: DFRot and learned rotations).
+if want learned; then
 optimize "$work/r1_dfrot_rh.npy" --method dfrot --start hadamard
 optimize "$work/r1_dfrot_ro.npy" --method dfrot --start random
 optimize "$work/r1_cayley_qerr.npy" --method cayley --loss quant-error --lr 1e-5 --steps 300 --batch 8192
@@ -130,4 +153,69 @@ ppl gptq-hadamard-W4A4KV4-auto QuaRot-GPTQ RH W4A4KV4-auto "$(extra_of "$work/gp
   -m "$work/gptq_hadamard.gguf" --a-bits 4 --k-bits 4 --v-bits 4 --auto-asym
 for r in dfrot_rh cayley_kurt dfrot_ro cayley_qerr; do learned_row "$r" W4A4KV4 --auto-asym; done
 for r in dfrot_rh cayley_kurt dfrot_ro cayley_qerr; do learned_row "$r" W4A4KV16; done
+fi
+
+# DFRot's QuaRot.FP16() rows: the massive-activation tokens keep unquantized activations
+# (`keep` W4A4KV4; `keep16` W4A4KV16, after the zero-shot rows).
+keep_rows() {  # keep_rows CONFIG
+  local cfg=$1 rot
+  for rot in random hadamard; do
+    # shellcheck disable=SC2046
+    ppl "gptq-$rot-$cfg" QuaRot-GPTQ "${rot_name[$rot]}" "$cfg" "$(extra_of "$work/gptq_$rot.gguf")" \
+      -m "$work/gptq_$rot.gguf" $(config_flags "$cfg")
+    # shellcheck disable=SC2046
+    ppl "gptq-$rot-$cfg-keep" QuaRot-GPTQ.FP16 "${rot_name[$rot]}" "$cfg" "$(extra_of "$work/gptq_$rot.gguf")" \
+      -m "$work/gptq_$rot.gguf" $(config_flags "$cfg") --keep-massive-tokens
+  done
+}
+if want keep; then keep_rows W4A4KV4; fi
+
+# Zero-shot tasks of the main rows (lm-eval 0.4 scoring; HellaSwag is not available here).
+if want zeroshot; then
+  zeroshot fp FP - FP32 '{}' -m "$model"
+  for tag in "" -keep; do
+    for rot in hadamard random; do
+      method=QuaRot-GPTQ; [[ -n $tag ]] && method=QuaRot-GPTQ.FP16
+      # shellcheck disable=SC2046
+      zeroshot "gptq-$rot-W4A4KV4$tag" "$method" "${rot_name[$rot]}" W4A4KV4 \
+        "$(extra_of "$work/gptq_$rot.gguf")" -m "$work/gptq_$rot.gguf" ${tag:+--keep-massive-tokens}
+    done
+  done
+  for rot in hadamard random; do
+    zeroshot "gptq-$rot-W4A4KV16" QuaRot-GPTQ "${rot_name[$rot]}" W4A4KV16 "$(extra_of "$work/gptq_$rot.gguf")" \
+      -m "$work/gptq_$rot.gguf" --k-bits 16 --v-bits 16
+    zeroshot "rtn-$rot-W4A4KV4" QuaRot-RTN "${rot_name[$rot]}" W4A4KV4 '{}' -m "$model" --preset quarot-paper \
+      --rotate "$rot"
+  done
+  for r in dfrot_rh dfrot_ro; do
+    if [[ -f "$work/gptq_$r.gguf" ]]; then
+      zeroshot "gptq-$r-W4A4KV4" DFRot-GPTQ "${r#dfrot_}" W4A4KV4 "$(extra_of "$work/gptq_$r.gguf")" -m "$work/gptq_$r.gguf"
+    fi
+  done
+fi
+if want keep16; then keep_rows W4A4KV16; fi
+
+# Seed spread: seeds 1 and 2 beside the seed-0 rows (mean ± std in the rendered table).
+if want seeds; then
+  for s in 1 2; do
+    for rot in random hadamard; do
+      ppl "rtn-$rot-W4A4KV4-seed$s" QuaRot-RTN "${rot_name[$rot]}" W4A4KV4 "{\"seed\": $s}" -m "$model" \
+        --preset quarot-paper --rotate "$rot" -s "$s"
+      quantize "$work/gptq_${rot}_seed$s.gguf" --preset quarot-paper --rotate "$rot" --gptq \
+        --calib-windows "$calib" -s "$s"
+      ppl "gptq-$rot-W4A4KV4-seed$s" QuaRot-GPTQ "${rot_name[$rot]}" W4A4KV4 \
+        "$(extra_of "$work/gptq_${rot}_seed$s.gguf" | sed "s/}\$/, \"seed\": $s}/")" -m "$work/gptq_${rot}_seed$s.gguf"
+    done
+  done
+fi
+
+# GPTQ calibration size: 8 (the main rows), 32 and 128 windows of wiki.valid.tokens.
+if want calib; then
+  for n in 32 128; do
+    quantize "$work/gptq_hadamard_calib$n.gguf" --preset quarot-paper --rotate hadamard --gptq --calib-windows "$n"
+    ppl "gptq-hadamard-W4A4KV4-calib$n" QuaRot-GPTQ RH W4A4KV4 \
+      "$(extra_of "$work/gptq_hadamard_calib$n.gguf" | sed "s/}\$/, \"calib_windows\": $n}/")" \
+      -m "$work/gptq_hadamard_calib$n.gguf"
+  done
+fi
 python3 scripts/render_results.py "$out"
