@@ -112,6 +112,14 @@ TEST_SUITE("eval") {
     TokenRequest const d = eval::encode_request(tok, "  ", "y", 5);
     CHECK(d.context == std::vector<int>{5});
     CHECK(d.continuation == std::vector<int>{id(' '), 258});
+    // Python's rstrip(): newlines, tabs and Unicode spaces move too.
+    TokenRequest const e = eval::encode_request(tok, "x\n\t", "y", 0);
+    CHECK(e.context == std::vector<int>{id('x')});
+    CHECK(e.continuation == std::vector<int>{id('\n'), id('\t'), id('y')});
+    CHECK(eval::python_rstrip_length("ab \xc2\xa0\xe2\x80\x89\xe3\x80\x80\x1f") == 2);
+    CHECK(eval::python_rstrip_length("ab\xc3\xa9") == 4);  // é is not whitespace
+    CHECK(eval::python_rstrip_length("\xe2\x80\x8b") == 3);  // U+200B (zero width) is not either
+    CHECK(eval::python_rstrip_length("   ") == 0);
     // A continuation swallowed by the context's last token has nothing to score.
     CHECK_THROWS_AS(eval::encode_request(tok, "ab", "c", 0), UsageError);
   }

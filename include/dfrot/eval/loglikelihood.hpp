@@ -28,16 +28,44 @@ struct TokenRequest {
   std::vector<int> continuation;
 };
 
-/// lm-eval's _encode_pair: trailing spaces of the context move to the continuation, then
+/// Bytes of `s` before its trailing whitespace as Python's str.rstrip() sees it (the ASCII
+/// whitespace and separator controls, and the Unicode White_Space code points in UTF-8).
+inline std::size_t python_rstrip_length(std::string_view s) {
+  static constexpr std::string_view kMultiByte[] = {
+      "\xc2\x85", "\xc2\xa0", "\xe1\x9a\x80", "\xe2\x80\xa8", "\xe2\x80\xa9", "\xe2\x80\xaf",
+      "\xe2\x81\x9f", "\xe3\x80\x80"};
+  std::size_t n = s.size();
+  while (n > 0) {
+    auto const c = static_cast<unsigned char>(s[n - 1]);
+    if (c == ' ' || (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x1f)) {
+      --n;
+      continue;
+    }
+    std::string_view const head = s.substr(0, n);
+    bool matched = false;
+    for (std::string_view w : kMultiByte) matched = matched || head.ends_with(w);
+    // U+2000 … U+200A: E2 80 80 … E2 80 8A.
+    if (!matched && n >= 3 && head.substr(n - 3, 2) == "\xe2\x80" &&
+        static_cast<unsigned char>(head[n - 1]) >= 0x80 && static_cast<unsigned char>(head[n - 1]) <= 0x8a) {
+      n -= 3;
+      continue;
+    }
+    if (!matched) break;
+    n -= head.ends_with("\xc2\x85") || head.ends_with("\xc2\xa0") ? 2 : 3;
+  }
+  return n;
+}
+
+/// lm-eval's _encode_pair: trailing whitespace of the context moves to the continuation, then
 /// continuation = tokens(context + continuation) minus the first |tokens(context)| of them, so a
 /// BPE merge across the boundary is scored as the whole text tokenizes. No BOS (lm-eval's default
 /// for causal models; `add_bos` adds the vocabulary's BOS before the context). An empty context
-/// becomes [prefix_token] (lm-eval: the EOT token).
+/// becomes [prefix_token] (lm-eval: the EOT token) — here also an all-whitespace one, where
+/// lm-eval would score from an empty context.
 /// \throws UsageError when the continuation is empty or tokenizes to nothing.
 inline TokenRequest encode_request(tokenizer::Tokenizer const& tok, std::string_view context,
                                    std::string_view continuation, int prefix_token, bool add_bos = false) {
-  std::size_t const kept = context.find_last_not_of(' ');
-  std::size_t const cut = kept == std::string_view::npos ? 0 : kept + 1;
+  std::size_t const cut = python_rstrip_length(context);
   std::string moved(context.substr(cut));
   moved += continuation;
   context = context.substr(0, cut);
