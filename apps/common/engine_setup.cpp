@@ -55,7 +55,8 @@ EngineSetup setup_engine(LoadedModel& m, pipeline::QuantScheme const& s, Prepare
                  why.empty() ? "no codes" : why.c_str());
   }
   out.hooks = std::make_unique<pipeline::QuantizationHooks>(m.model->config(), s, prepared.online, plan);
-  out.engine = "fake-quant (FP32 GEMMs)";
+  bool const quantized = s.w_bits < 16 || s.a_bits < 16 || s.k_bits < 16 || s.v_bits < 16;
+  out.engine = quantized ? "fake-quant (FP32 GEMMs)" : "fp32 (Eigen GEMMs, nothing quantized)";
   return out;
 }
 
