@@ -86,7 +86,7 @@ def main(path):
             steps = f"{len(rows_) - 1} (batch 8192)"
         print(f"| {name} | {r['method']} | {r['massive_tokens']} of {r.get('calibration_rows', 122880)} | {steps} | {r.get('stop', '–')} | "
               f"{r['start_rms_token_error']:.4f} → {r['result_rms_token_error']:.4f} | {w} | {r['total_s']:.0f} s |")
-
+    print()
     render_keep(rows)
     render_zeroshot(rows)
     render_seeds(rows)
