@@ -22,6 +22,7 @@
 #include "dfrot/tokenizer/tokenizer.hpp"
 #include "dfrot/tokenizer/unicode.hpp"
 #include "support/test_util.hpp"
+#include "tokenizer/byte_vocab.hpp"
 
 using namespace dfrot;
 using dfrot::io::TokenizerData;
@@ -32,30 +33,14 @@ namespace {
 // Byte-level vocabulary: "<|endoftext|>" (0, EOS), byte b at id b + 1, "sy" (257), then the
 // ChatML control tokens "<|im_start|>" (258) and "<|im_end|>" (259) when `chatml`.
 TokenizerData chat_vocab(bool chatml) {
-  TokenizerData d;
-  d.kind = TokenizerData::Kind::kByteLevelBpe;
-  d.tokens.push_back("<|endoftext|>");
-  d.token_types.push_back(io::kTokenControl);
-  for (std::uint32_t cp : tokenizer::byte_to_codepoint()) {
-    std::string s;
-    tokenizer::append_utf8(s, cp);
-    d.tokens.push_back(s);
-    d.token_types.push_back(io::kTokenNormal);
-  }
-  d.tokens.push_back("sy");
-  d.token_types.push_back(io::kTokenNormal);
-  d.merges = {"s y"};
+  TokenizerData d = test::byte_vocab({"sy"}, {"s y"}, "smollm");
   if (chatml) {
     for (char const* p : {"<|im_start|>", "<|im_end|>"}) {
       d.tokens.push_back(p);
       d.token_types.push_back(io::kTokenControl);
     }
   }
-  d.pre = "smollm";
   d.bos_id = -1;
-  d.eos_id = 0;
-  d.add_bos = false;
-  d.add_space_prefix = false;
   return d;
 }
 
