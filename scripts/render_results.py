@@ -27,7 +27,7 @@ def fmt(x):
     return f"{x:,.2f}" if x < 1000 else f"{x:,.0f}"
 
 
-def main(path):
+def main(path, work):
     rows = load(path)
     fp = rows.get("fp")
     if fp:
@@ -67,7 +67,7 @@ def main(path):
     print()
     # The learned rotations themselves (dfrot optimize reports).
     import os
-    base = os.path.dirname(path)
+    base = work
     print("| rotation | method | massive tokens | iterations / steps | stop | RMS per-token error: start → result | weighted error: start → best | time |")
     print("|---|---|---|---|---|---|---|---|")
     for name, f in [("DFRot from RH", "r1_dfrot_rh"), ("DFRot from RO", "r1_dfrot_ro"),
@@ -153,14 +153,23 @@ def mean_std(xs):
     return m, var ** 0.5
 
 
+def spread_windows(rows, marker):
+    """The window count N of the spread rows (keys ending in -wN), or None."""
+    ns = {k.rsplit("-w", 1)[1] for k in rows if marker in k and "-w" in k}
+    return sorted(ns)[0] if ns else None
+
+
 def render_seeds(rows):
-    if not any("-seed" in k for k in rows):
+    n = spread_windows(rows, "-seed")
+    if n is None:
         return
+    print(f"Seed spread (first {n} windows; seed s sets the Hadamard signs / random rotation and the GPTQ "
+          "calibration windows):\n")
     print("| method | R1 | W4A4KV4, seed 0 | seed 1 | seed 2 | mean ± std |")
     print("|---|---|---|---|---|---|")
     for method, key in [("QuaRot-RTN", "rtn"), ("QuaRot-GPTQ", "gptq")]:
         for rot, name in [("random", "RO"), ("hadamard", "RH")]:
-            vals = [rows.get(f"{key}-{rot}-W4A4KV4" + (f"-seed{s}" if s else "")) for s in range(3)]
+            vals = [rows.get(f"{key}-{rot}-W4A4KV4-seed{s}-w{n}") for s in range(3)]
             cells = [fmt(ppl(v)) if v else "–" for v in vals]
             got = [ppl(v) for v in vals if v]
             ms = mean_std(got) if len(got) > 1 else None
@@ -169,16 +178,18 @@ def render_seeds(rows):
 
 
 def render_calib(rows):
-    if not any("-calib" in k for k in rows):
+    n = spread_windows(rows, "-calib")
+    if n is None:
         return
+    print(f"GPTQ calibration size (first {n} windows):\n")
     print("| GPTQ calibration windows (× 2048 tokens) | QuaRot-GPTQ RH W4A4KV4 PPL | dfrot quantize time |")
     print("|---|---|---|")
-    for n, key in [(8, "gptq-hadamard-W4A4KV4"), (32, "gptq-hadamard-W4A4KV4-calib32"),
-                   (128, "gptq-hadamard-W4A4KV4-calib128")]:
-        r = rows.get(key)
-        print(f"| {n} | {fmt(ppl(r)) if r else '–'} | {fmt(r.get('offline_s')) + ' s' if r and r.get('offline_s') else '–'} |")
+    for c in [8, 32, 128]:
+        r = rows.get(f"gptq-hadamard-W4A4KV4-calib{c}-w{n}")
+        print(f"| {c} | {fmt(ppl(r)) if r else '–'} | {fmt(r.get('offline_s')) + ' s' if r and r.get('offline_s') else '–'} |")
     print()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "build/results/rows.jsonl")
+    main(sys.argv[1] if len(sys.argv) > 1 else "docs/results/rows.jsonl",
+         sys.argv[2] if len(sys.argv) > 2 else "build/results")

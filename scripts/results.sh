@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates the results table of docs/RESULTS.md on the default model (SmolLM2-135M-Instruct)
-# and WikiText-2 test (-c 2048, first CHUNKS windows): FP; RTN and GPTQ without rotation, with a
+# and WikiText-2 test (-c 2048, all 148 windows unless CHUNKS says otherwise): FP; RTN and GPTQ without rotation, with a
 # random orthogonal (RO) and a randomized Hadamard (RH) R1 (QuaRot); DFRot (weighted Procrustes
 # from RH and from RO) and Cayley SGD (per-token 4-bit error loss; per-token kurtosis loss) R1;
 # for W4A4KV4, W4A4KV16 and W4A8KV16 (learned rotations: W4A4KV4 and W4A4KV16; --auto-asym rows
@@ -8,25 +8,29 @@
 # Settings: --preset quarot-paper (weights sym per channel + MSE clip; activations sym per token
 # clip 0.9; K/V asym per head clip 0.95), seed SEED. GPTQ calibrates on CALIB windows of 2048
 # tokens of wiki.valid.tokens (the papers use 128 windows of the train split, absent here).
-# Rows are appended as JSON lines to OUT (default build/results/rows.jsonl; rows already there
-# are skipped, so an interrupted run resumes); scripts/render_results.py prints the tables.
+# Rows are appended as JSON lines to OUT (default docs/results/rows.jsonl, kept in the repository so
+# that a regeneration spread over several sessions resumes: rows already there are skipped); the
+# quantized files and rotations go to WORK (default build/results; rebuilt when absent).
+# scripts/render_results.py prints the tables.
 # Sections (SECTIONS, default all): `ppl` the QuaRot rows above; `learned` the DFRot / Cayley rows;
 # `keep` / `keep16` DFRot's QuaRot.FP16() ablation (QuaRot-GPTQ RO/RH with --keep-massive-tokens,
 # W4A4KV4 / W4A4KV16); `zeroshot`
-# lm-eval zero-shot tasks (dfrot eval) of the main rows; `seeds` seeds 1 and 2 of the QuaRot RTN /
-# GPTQ RH and RO W4A4KV4 rows (seed 0 is the main row: Hadamard signs / random rotation and GPTQ
-# calibration windows change together); `calib` GPTQ RH W4A4KV4 on 8 / 32 / 128 calibration windows.
-# Environment: CHUNKS (8; -1 = all 148 windows), CALIB (8), THREADS (2), SEED (0), OUT, SECTIONS,
-# LIMIT (zero-shot documents per task, 0 = all), SKIP_BUILD=1, DFROT_BIN.
+# lm-eval zero-shot tasks (dfrot eval) of the main rows; `seeds` seeds 0, 1, 2 of the QuaRot RTN /
+# GPTQ RH and RO W4A4KV4 rows (Hadamard signs / random rotation and GPTQ calibration windows change
+# together); `calib` GPTQ RH W4A4KV4 on 8 / 32 / 128 calibration windows. Both spreads run on the
+# first SPREAD_CHUNKS windows (same windows for every seed, so the spread is the seed's alone).
+# Environment: CHUNKS (-1 = all 148 windows), SPREAD_CHUNKS (32), CALIB (8), THREADS (2), SEED (0),
+# OUT, WORK, SECTIONS, LIMIT (zero-shot documents per task, 0 = all), SKIP_BUILD=1, DFROT_BIN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-chunks=${CHUNKS:-8}
+chunks=${CHUNKS:--1}
+spread_chunks=${SPREAD_CHUNKS:-32}
 calib=${CALIB:-8}
 threads=${THREADS:-2}
 seed=${SEED:-0}
-out=${OUT:-build/results/rows.jsonl}
-work=$(dirname "$out")
-mkdir -p "$work"
+out=${OUT:-docs/results/rows.jsonl}
+work=${WORK:-build/results}
+mkdir -p "$work" "$(dirname "$out")"
 touch "$out"
 if [[ -z "${SKIP_BUILD:-}" ]]; then
   bash scripts/install_deps.sh
@@ -36,7 +40,7 @@ fi
 model=$(bash scripts/fetch_model.sh)
 text="${DFROT_SHARED_DIR:-../shared}/data/wikitext-2-raw/wiki.test.raw"
 dfrot=${DFROT_BIN:-build/release/bin/dfrot}
-common=(-c 2048 --chunks "$chunks" -t "$threads" -s "$seed" --json)
+common=(-c 2048 -t "$threads" --json)
 
 config_flags() {  # W4A4KV4 | W4A4KV16 | W4A8KV16 → run-time bit flags
   case "$1" in
@@ -56,21 +60,21 @@ row["report"] = json.loads(report)
 print(json.dumps(row))
 PY
 }
-ppl() {  # ppl KEY METHOD ROTATION CONFIG EXTRA_JSON ARGS...
+ppl() {  # [ROW_CHUNKS=N] [ROW_SEED=S] ppl KEY METHOD ROTATION CONFIG EXTRA_JSON ARGS...
   local key=$1 method=$2 rotation=$3 config=$4 extra=$5
   shift 5
   if have "$key"; then return; fi
   echo "== $key" >&2
   local report
-  report=$("$dfrot" ppl -f "$text" "${common[@]}" "$@")
+  report=$("$dfrot" ppl -f "$text" "${common[@]}" --chunks "${ROW_CHUNKS:-$chunks}" -s "${ROW_SEED:-$seed}" "$@")
   record "$key" "$method" "$rotation" "$config" "$extra" "$report"
 }
-quantize() {  # quantize FILE ARGS... (GPTQ weights once; reused for every run-time config)
+quantize() {  # [ROW_SEED=S] quantize FILE ARGS... (GPTQ weights once; reused for every run-time config)
   local file=$1
   shift
   if [[ -f "$file" ]]; then return; fi
   echo "== quantize $file" >&2
-  "$dfrot" quantize -m "$model" -o "$file.tmp" -t "$threads" -s "$seed" --json "$@" >"$file.json"
+  "$dfrot" quantize -m "$model" -o "$file.tmp" -t "$threads" -s "${ROW_SEED:-$seed}" --json "$@" >"$file.json"
   mv "$file.tmp" "$file"
 }
 optimize() {  # optimize FILE ARGS...
@@ -195,27 +199,28 @@ if want zeroshot; then
 fi
 if want keep16; then keep_rows W4A4KV16; fi
 
-# Seed spread: seeds 1 and 2 beside the seed-0 rows (mean ± std in the rendered table).
+# Seed spread on the first SPREAD_CHUNKS windows: seeds 0, 1, 2 (mean ± std in the rendered table).
 if want seeds; then
-  for s in 1 2; do
+  for s in 0 1 2; do
     for rot in random hadamard; do
-      ppl "rtn-$rot-W4A4KV4-seed$s" QuaRot-RTN "${rot_name[$rot]}" W4A4KV4 "{\"seed\": $s}" -m "$model" \
-        --preset quarot-paper --rotate "$rot" -s "$s"
-      quantize "$work/gptq_${rot}_seed$s.gguf" --preset quarot-paper --rotate "$rot" --gptq \
-        --calib-windows "$calib" -s "$s"
-      ppl "gptq-$rot-W4A4KV4-seed$s" QuaRot-GPTQ "${rot_name[$rot]}" W4A4KV4 \
-        "$(extra_of "$work/gptq_${rot}_seed$s.gguf" | sed "s/}\$/, \"seed\": $s}/")" -m "$work/gptq_${rot}_seed$s.gguf"
+      file="$work/gptq_$rot.gguf"; [[ $s != 0 ]] && file="$work/gptq_${rot}_seed$s.gguf"
+      ROW_SEED=$s quantize "$file" --preset quarot-paper --rotate "$rot" --gptq --calib-windows "$calib"
+      ROW_CHUNKS=$spread_chunks ROW_SEED=$s ppl "rtn-$rot-W4A4KV4-seed$s-w$spread_chunks" QuaRot-RTN \
+        "${rot_name[$rot]}" W4A4KV4 "{\"seed\": $s}" -m "$model" --preset quarot-paper --rotate "$rot"
+      ROW_CHUNKS=$spread_chunks ppl "gptq-$rot-W4A4KV4-seed$s-w$spread_chunks" QuaRot-GPTQ "${rot_name[$rot]}" \
+        W4A4KV4 "$(extra_of "$file" | sed "s/}\$/, \"seed\": $s}/")" -m "$file"
     done
   done
 fi
 
-# GPTQ calibration size: 8 (the main rows), 32 and 128 windows of wiki.valid.tokens.
+# GPTQ calibration size on the first SPREAD_CHUNKS windows: 8 (the main rows' file), 32 and 128
+# windows of wiki.valid.tokens.
 if want calib; then
-  for n in 32 128; do
-    quantize "$work/gptq_hadamard_calib$n.gguf" --preset quarot-paper --rotate hadamard --gptq --calib-windows "$n"
-    ppl "gptq-hadamard-W4A4KV4-calib$n" QuaRot-GPTQ RH W4A4KV4 \
-      "$(extra_of "$work/gptq_hadamard_calib$n.gguf" | sed "s/}\$/, \"calib_windows\": $n}/")" \
-      -m "$work/gptq_hadamard_calib$n.gguf"
+  for n in 8 32 128; do
+    file="$work/gptq_hadamard_calib$n.gguf"; [[ $n == "$calib" ]] && file="$work/gptq_hadamard.gguf"
+    quantize "$file" --preset quarot-paper --rotate hadamard --gptq --calib-windows "$n"
+    ROW_CHUNKS=$spread_chunks ppl "gptq-hadamard-W4A4KV4-calib$n-w$spread_chunks" QuaRot-GPTQ RH W4A4KV4 \
+      "$(extra_of "$file" | sed "s/}\$/, \"calib_windows\": $n}/")" -m "$file"
   done
 fi
-python3 scripts/render_results.py "$out"
+python3 scripts/render_results.py "$out" "$work"
