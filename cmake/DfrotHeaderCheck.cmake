@@ -3,6 +3,9 @@
 # that header, built as an object library (CUTLASS self-contained includes check).
 function(dfrot_add_header_check target include_dir)
   file(GLOB_RECURSE _headers CONFIGURE_DEPENDS RELATIVE ${include_dir} ${include_dir}/dfrot/*.hpp)
+  if(NOT DFROT_HAS_CUDA)
+    list(FILTER _headers EXCLUDE REGEX "/cuda/")  # host headers of the CUDA backends need the toolkit
+  endif()
   set(_sources "")
   foreach(header IN LISTS _headers)
     string(MAKE_C_IDENTIFIER ${header} _id)
@@ -22,4 +25,7 @@ function(dfrot_add_header_check target include_dir)
   # One header per TU is the point of the check: never merge them into unity sources.
   set_target_properties(${target} PROPERTIES UNITY_BUILD OFF)
   target_link_libraries(${target} PRIVATE dfrot::dfrot dfrot_warnings)
+  if(DFROT_HAS_CUDA)
+    target_link_libraries(${target} PRIVATE dfrot::cuda)
+  endif()
 endfunction()

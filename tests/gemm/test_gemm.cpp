@@ -9,6 +9,7 @@
 #include "dfrot/core/rng.hpp"
 #include "dfrot/gemm/gemm.hpp"
 #include "dfrot/quant/rtn.hpp"
+#include "gemm/gemm_test_data.hpp"
 #include "support/test_util.hpp"
 
 #if DFROT_X86
@@ -20,26 +21,9 @@ using namespace dfrot::gemm;
 
 namespace {
 
-std::vector<float> gaussian(std::size_t n, std::uint64_t seed, double sd = 1.0, double mean = 0.0) {
-  Rng rng(seed);
-  std::vector<float> x(n);
-  for (auto& v : x) v = static_cast<float>(rng.normal() * sd + mean);
-  return x;
-}
-
-quant::QuantizedTensor quantized_weights(std::size_t n_out, std::size_t n_in, std::uint64_t seed) {
-  std::vector<float> const w = gaussian(n_out * n_in, seed, 0.05);
-  quant::QuantConfig cfg;  // 4-bit sym per channel
-  return quant::quantize_weights(MatrixView<float const>(w.data(), n_out, n_in), cfg);
-}
-
-quant::QuantConfig act_config(int bits, quant::Symmetry s, float clip = 1.0f) {
-  quant::QuantConfig c;
-  c.bits = bits;
-  c.symmetry = s;
-  c.clip_ratio = clip;
-  return c;
-}
+using test_data::act_config;
+using test_data::gaussian;
+using test_data::quantized_weights;
 
 /// Σ_k x̂[t,k]·ŵ[o,k] in float64 from the activation codes and the packed (int4 or int8) weights.
 template <class Weights>
