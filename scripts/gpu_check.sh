@@ -15,7 +15,11 @@ if [[ -z "${PREBUILT:-}" ]]; then
   cmake --preset cuda >/dev/null
   cmake --build "$bin" -j"$(nproc)" --target dfrot_test_cuda dfrot_bench_cuda
 fi
-nvidia-smi --query-gpu=name,compute_cap,memory.total,driver_version --format=csv,noheader >"$out/gpu.txt" 2>&1 || true
+if command -v nvidia-smi >/dev/null; then
+  nvidia-smi --query-gpu=name,compute_cap,memory.total,driver_version --format=csv,noheader >"$out/gpu.txt" 2>&1 || true
+else
+  echo "no nvidia-smi on this machine" >"$out/gpu.txt"
+fi
 echo "GPU: $(cat "$out/gpu.txt")" >&2
 
 set +e
