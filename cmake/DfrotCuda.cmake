@@ -31,5 +31,6 @@ if(DFROT_HAS_CUDA)
   # CMake 3.25 does not know the language levels of nvcc 13, so pass the standard directly.
   # Host code of .cu files uses the same OpenMP parallel_for as the C++ code.
   target_compile_options(dfrot_cuda INTERFACE $<$<COMPILE_LANGUAGE:CUDA>:-std=c++20 -Xcompiler=-fopenmp>)
-  target_compile_definitions(dfrot_cuda INTERFACE DFROT_HAS_CUDA=1)
+  # Eigen appears in .cu files only as host code: EIGEN_NO_CUDA keeps its device annotations off.
+  target_compile_definitions(dfrot_cuda INTERFACE DFROT_HAS_CUDA=1 $<$<COMPILE_LANGUAGE:CUDA>:EIGEN_NO_CUDA>)
 endif()
