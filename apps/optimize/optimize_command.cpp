@@ -13,6 +13,7 @@
 
 #include "common/commands.hpp"
 #include "common/model_loading.hpp"
+#include "common/procrustes_device.hpp"
 #include "common/quant_flags.hpp"
 #include "common/report.hpp"
 #include "common/stopwatch.hpp"
@@ -49,6 +50,7 @@ struct OptimizeOptions {
   double lr = 1.5;
   std::size_t steps = 200, batch = 8192;
   bool exact = false;
+  std::string device = "cpu";
 };
 
 }  // namespace
@@ -77,6 +79,9 @@ CommandAction add_optimize_command(CLI::App& sub, CommonOptions& common) {
   sub.add_option("--tau", o->tau, "massive-token error threshold (0: 8.5·sqrt(d/4096), DFRot's 8.5 at d=4096)")
       ->capture_default_str();
   sub.add_option("--alpha", o->alpha, "weight of massive tokens (their rows scaled by alpha)")->capture_default_str();
+  sub.add_option("--device", o->device, "dfrot: where the Procrustes products and SVDs run (cpu or cuda)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
   sub.add_option("--iterations", o->iterations, "dfrot: Procrustes iterations")->capture_default_str();
   sub.add_option("--tolerance", o->tolerance, "dfrot: relative improvement that resets patience")->capture_default_str();
   sub.add_option("--patience", o->patience, "dfrot: stop after this many iterations without improvement (0: never)")
@@ -147,8 +152,10 @@ CommandAction add_optimize_command(CLI::App& sub, CommonOptions& common) {
       cfg.tolerance = o->tolerance;
       cfg.patience = o->patience;
       cfg.n_threads = common.n_threads;
+      std::unique_ptr<rotation::ProcrustesBackend> const backend = make_procrustes_backend(o->device, common.n_threads);
+      report.set("device", backend->name());
       auto const res = rotation::refine_rotation_procrustes(
-          view, r0, massive.mask, cfg, nullptr, [](rotation::ProcrustesIterate const& it) {
+          view, r0, massive.mask, cfg, backend.get(), [](rotation::ProcrustesIterate const& it) {
             std::fprintf(stderr, "\rprocrustes: iteration %3d  weighted error %.4f  error %.4f%s", it.iteration,
                          it.weighted_error, it.error, it.is_best ? " *" : "  ");
             std::fflush(stderr);
