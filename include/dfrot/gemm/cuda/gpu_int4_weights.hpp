@@ -6,12 +6,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string_view>
 #include <vector>
 
 #include "dfrot/core/error.hpp"
 #include "dfrot/gemm/packed_int4_weights.hpp"
 #include "dfrot/gemm/quantized_activations.hpp"
+#include "dfrot/quant/int4_pack.hpp"
 
 namespace dfrot::gemm::cuda {
 
@@ -22,10 +24,10 @@ inline constexpr std::size_t kTileN = 64;
 inline constexpr std::size_t kTileM = 64;
 inline constexpr std::size_t kTileK = 64;
 
-/// **GPU weight layout**: row-major [n_pad × k_pad/2] bytes, n_pad = round_up(n_out, 64), k_pad =
-/// round_up(n_in, 64); byte k/2 of row o holds W[o, k] (k even) in its low nibble and W[o, k+1] in
-/// its high nibble, as 4-bit two's complement (−8 … 7), which is PTX's `.s4` element order (element
-/// 0 in the least significant bits of a 32-bit register). Padding codes are 0. `scales` and
+/// **GPU weight layout**: the packed int4 layout of quant/int4_pack.hpp (column 2j in the low nibble
+/// of byte j, two's complement) with rows of k_pad/2 bytes: [n_pad × k_pad/2], n_pad =
+/// round_up(n_out, 64), k_pad = round_up(n_in, 64). That is PTX's `.s4` element order (element 0 in
+/// the least significant bits of a 32-bit register). Padding codes are 0. `scales` and
 /// `row_sums` (Σ_k W[o, k]) have n_pad entries (padding 0).
 /// Both kernels read the codes in 32-bit words of 8 consecutive k: the int4 MMA as they are, the
 /// int8 MMA after unpacking them to bytes in registers.
@@ -42,9 +44,7 @@ struct GpuInt4Weights {
 
   /// The signed code W[o, k] (0 in the padding).
   int code(std::size_t o, std::size_t k) const {
-    std::uint8_t const b = codes[o * row_bytes() + k / 2];
-    int const u = (k % 2 == 0) ? (b & 0xF) : (b >> 4);
-    return u >= 8 ? u - 16 : u;
+    return quant::unpack_signed_nibble(codes[o * row_bytes() + k / 2], k % 2 != 0);
   }
 
   /// Repacks the CPU panel layout (PackedInt4Weights) into the GPU layout.
@@ -58,12 +58,10 @@ struct GpuInt4Weights {
     g.codes.assign(g.n_pad * g.row_bytes(), 0);
     g.scales.assign(g.n_pad, 0.0f);
     g.row_sums.assign(g.n_pad, 0);
+    std::vector<std::int8_t> row(g.n_in);
     for (std::size_t o = 0; o < g.n_out; ++o) {
-      std::uint8_t* row = g.codes.data() + o * g.row_bytes();
-      for (std::size_t k = 0; k < g.n_in; ++k) {
-        auto const nib = static_cast<std::uint8_t>(w.code(o, k) & 0xF);
-        row[k / 2] = static_cast<std::uint8_t>(row[k / 2] | (k % 2 == 0 ? nib : nib << 4));
-      }
+      for (std::size_t k = 0; k < g.n_in; ++k) row[k] = static_cast<std::int8_t>(w.code(o, k));
+      quant::pack_int4_row(row, std::span<std::uint8_t>(g.codes.data() + o * g.row_bytes(), g.row_bytes()));
       g.scales[o] = w.scales()[o];
       g.row_sums[o] = w.row_sums()[o];
     }
@@ -103,9 +101,8 @@ inline ActivationCodes classify_activation_codes(QuantizedActivations const& a) 
   return ActivationCodes::kInt8;
 }
 
-/// Activation image of the int4 MMA path: row-major [n_rows × k_pad/2] bytes, two codes per byte in
-/// the weights' nibble order (low nibble = even k), zero padding; the nibble of a code is its low 4
-/// bits (two's complement for kSigned4, plain for kUnsigned4).
+/// Activation image of the int4 MMA path: the int4_pack.hpp layout with rows of k_pad/2 bytes (two's
+/// complement nibbles for kSigned4, plain ones for kUnsigned4), zero padding.
 /// \throws UsageError when `codes` is kInt8 or a code does not fit it.
 inline std::vector<std::uint8_t> pack_activation_nibbles(QuantizedActivations const& a,
                                                          std::size_t k_pad, ActivationCodes codes) {
@@ -117,13 +114,12 @@ inline std::vector<std::uint8_t> pack_activation_nibbles(QuantizedActivations co
   std::vector<std::uint8_t> out(a.n_rows * k_pad / 2, 0);
   for (std::size_t t = 0; t < a.n_rows; ++t) {
     std::int8_t const* r = a.row(t);
-    std::uint8_t* o = out.data() + t * k_pad / 2;
     for (std::size_t k = 0; k < a.n_cols; ++k) {
       DFROT_THROW_IF(r[k] < lo || r[k] > hi, UsageError, "pack_activation_nibbles: code ",
                      int{r[k]}, " of token ", t, " is not ", to_string(codes));
-      auto const nib = static_cast<std::uint8_t>(r[k] & 0xF);
-      o[k / 2] = static_cast<std::uint8_t>(o[k / 2] | (k % 2 == 0 ? nib : nib << 4));
     }
+    quant::pack_int4_row(std::span<std::int8_t const>(r, a.n_cols),
+                         std::span<std::uint8_t>(out.data() + t * k_pad / 2, k_pad / 2));
   }
   return out;
 }
