@@ -34,44 +34,19 @@ __device__ __forceinline__ void mma_s4(std::int32_t (&c)[4], unsigned const (&a)
 #endif
 }
 
-/// One thread block: 64 tokens × 64 channels, k in steps of 64 (one MMA k), two cp.async stages.
-/// Both operands are rows of packed nibbles (32 bytes per 64 codes). Fragments: the PTX layout
-/// gives thread (g = lane/4, tig = lane%4) the logical k ∈ [8·tig, 8·tig+8) in a0/a1/b0 and
-/// [32+8·tig, …) in a2/a3/b1; it reads the 8 bytes at physical k = 16·tig … 16·tig+15 instead. A
-/// and B use the same k permutation, so the dot products are unchanged.
+/// MMA step on one 64-wide k tile: both operands are rows of packed nibbles (32 bytes per 64
+/// codes). Fragments: the PTX layout gives thread (g = lane/4, tig = lane%4) the logical k ∈
+/// [8·tig, 8·tig+8) in a0/a1/b0 and [32+8·tig, …) in a2/a3/b1; it reads the 8 bytes at physical
+/// k = 16·tig … 16·tig+15 instead. A and B use the same k permutation, so the dot products are
+/// unchanged.
 template <bool kUnsignedA>
-__global__ void __launch_bounds__(detail::kThreads) gemm_w4a4_int4_mma_kernel(W4A4KernelArgs args) {
-  constexpr int kRowBytes = static_cast<int>(kTileK / 2);  // 32
-  constexpr int kStride = kRowBytes + detail::kPadBytes;
-  __shared__ __align__(16) std::uint8_t smem_a[2][kTileM * kStride];
-  __shared__ __align__(16) std::uint8_t smem_b[2][kTileN * kStride];
+struct Int4MmaStep {
+  static constexpr int kRowBytesA = static_cast<int>(kTileK / 2);
+  static constexpr int kRowBytesB = static_cast<int>(kTileK / 2);
+  static constexpr int kStride = kRowBytesA + detail::kPadBytes;
 
-  int const m0 = static_cast<int>(blockIdx.y) * static_cast<int>(kTileM);
-  int const n0 = static_cast<int>(blockIdx.x) * static_cast<int>(kTileN);
-  int const warp = static_cast<int>(threadIdx.x) >> 5, lane = static_cast<int>(threadIdx.x) & 31;
-  int const wm = warp >> 1, wn = warp & 1, g = lane >> 2, tig = lane & 3;
-  int const rows_a = args.m - m0 < static_cast<int>(kTileM) ? args.m - m0 : static_cast<int>(kTileM);
-
-  std::uint8_t const* a_tile = args.a + static_cast<std::size_t>(m0) * args.a_row_bytes;
-  std::uint8_t const* w_tile = args.w + static_cast<std::size_t>(n0) * args.w_row_bytes;
-  auto load = [&](int stage, int ks) {
-    detail::load_tile<kTileM, kRowBytes>(smem_a[stage], a_tile + ks * kRowBytes, args.a_row_bytes, rows_a);
-    detail::load_tile<kTileN, kRowBytes>(smem_b[stage], w_tile + ks * kRowBytes, args.w_row_bytes, kTileN);
-    detail::cp_async_commit();
-  };
-
-  std::int32_t acc[2][4][4] = {};
-  load(0, 0);
-  for (int ks = 0; ks < args.k_steps; ++ks) {
-    if (ks + 1 < args.k_steps) {
-      load((ks + 1) & 1, ks + 1);
-      detail::cp_async_wait<1>();
-    } else {
-      detail::cp_async_wait<0>();
-    }
-    __syncthreads();
-    std::uint8_t const* sa = smem_a[ks & 1];
-    std::uint8_t const* sb = smem_b[ks & 1];
+  __device__ __forceinline__ static void compute(std::uint8_t const* sa, std::uint8_t const* sb, int wm, int wn,
+                                                 int g, int tig, std::int32_t (&acc)[2][4][4]) {
     unsigned a[2][4], b[4][2];
     for (int mi = 0; mi < 2; ++mi) {
       int const r = wm * 32 + mi * 16 + g;
@@ -86,9 +61,12 @@ __global__ void __launch_bounds__(detail::kThreads) gemm_w4a4_int4_mma_kernel(W4
     }
     for (int mi = 0; mi < 2; ++mi)
       for (int ni = 0; ni < 4; ++ni) mma_s4<kUnsignedA>(acc[mi][ni], a[mi], b[ni]);
-    __syncthreads();
   }
-  detail::epilogue(args, m0 + wm * 32, n0 + wn * 32, acc);
+};
+
+template <bool kUnsignedA>
+__global__ void __launch_bounds__(detail::kThreads) gemm_w4a4_int4_mma_kernel(W4A4KernelArgs args) {
+  detail::gemm_w4a4_mainloop<Int4MmaStep<kUnsignedA>>(args);
 }
 
 }  // namespace dfrot::gemm::cuda::sm80

@@ -36,45 +36,19 @@ __device__ __forceinline__ void unpack_s4_to_s8(unsigned x, unsigned& lo, unsign
   hi = __byte_perm(even, odd, 0x7362);
 }
 
-/// One thread block: 64 tokens × 64 channels, k in steps of 64 (two MMA k-steps of 32), two
-/// cp.async stages. The PTX layout gives thread (g, tig) the logical k ∈ [4·tig, 4·tig+4) in
-/// a0/a1/b0 and [16+4·tig, …) in a2/a3/b1 of each 32-wide k-step; it reads the 8 codes at physical
-/// k = 8·tig … 8·tig+7 instead (8 activation bytes, one 32-bit word of weight nibbles). A and B use
-/// the same k permutation, so the dot products are unchanged.
-__global__ void __launch_bounds__(detail::kThreads) gemm_w4a4_int8_mma_kernel(W4A4KernelArgs args) {
-  constexpr int kRowBytesA = static_cast<int>(kTileK);      // 64 int8 codes
-  constexpr int kRowBytesB = static_cast<int>(kTileK / 2);  // 64 nibbles
-  constexpr int kStrideA = kRowBytesA + detail::kPadBytes;
-  constexpr int kStrideB = kRowBytesB + detail::kPadBytes;
-  __shared__ __align__(16) std::uint8_t smem_a[2][kTileM * kStrideA];
-  __shared__ __align__(16) std::uint8_t smem_b[2][kTileN * kStrideB];
+/// MMA step on one 64-wide k tile (two MMA k-steps of 32): activations are int8 codes (64 bytes
+/// per row), weights packed nibbles (32 bytes). The PTX layout gives thread (g, tig) the logical
+/// k ∈ [4·tig, 4·tig+4) in a0/a1/b0 and [16+4·tig, …) in a2/a3/b1 of each 32-wide k-step; it reads
+/// the 8 codes at physical k = 8·tig … 8·tig+7 instead (8 activation bytes, one 32-bit word of
+/// weight nibbles). A and B use the same k permutation, so the dot products are unchanged.
+struct Int8MmaStep {
+  static constexpr int kRowBytesA = static_cast<int>(kTileK);
+  static constexpr int kRowBytesB = static_cast<int>(kTileK / 2);
+  static constexpr int kStrideA = kRowBytesA + detail::kPadBytes;
+  static constexpr int kStrideB = kRowBytesB + detail::kPadBytes;
 
-  int const m0 = static_cast<int>(blockIdx.y) * static_cast<int>(kTileM);
-  int const n0 = static_cast<int>(blockIdx.x) * static_cast<int>(kTileN);
-  int const warp = static_cast<int>(threadIdx.x) >> 5, lane = static_cast<int>(threadIdx.x) & 31;
-  int const wm = warp >> 1, wn = warp & 1, g = lane >> 2, tig = lane & 3;
-  int const rows_a = args.m - m0 < static_cast<int>(kTileM) ? args.m - m0 : static_cast<int>(kTileM);
-
-  std::uint8_t const* a_tile = args.a + static_cast<std::size_t>(m0) * args.a_row_bytes;
-  std::uint8_t const* w_tile = args.w + static_cast<std::size_t>(n0) * args.w_row_bytes;
-  auto load = [&](int stage, int ks) {
-    detail::load_tile<kTileM, kRowBytesA>(smem_a[stage], a_tile + ks * kRowBytesA, args.a_row_bytes, rows_a);
-    detail::load_tile<kTileN, kRowBytesB>(smem_b[stage], w_tile + ks * kRowBytesB, args.w_row_bytes, kTileN);
-    detail::cp_async_commit();
-  };
-
-  std::int32_t acc[2][4][4] = {};
-  load(0, 0);
-  for (int ks = 0; ks < args.k_steps; ++ks) {
-    if (ks + 1 < args.k_steps) {
-      load((ks + 1) & 1, ks + 1);
-      detail::cp_async_wait<1>();
-    } else {
-      detail::cp_async_wait<0>();
-    }
-    __syncthreads();
-    std::uint8_t const* sa = smem_a[ks & 1];
-    std::uint8_t const* sb = smem_b[ks & 1];
+  __device__ __forceinline__ static void compute(std::uint8_t const* sa, std::uint8_t const* sb, int wm, int wn,
+                                                 int g, int tig, std::int32_t (&acc)[2][4][4]) {
     for (int kk = 0; kk < 2; ++kk) {
       unsigned a[2][4], b[4][2];
       for (int mi = 0; mi < 2; ++mi) {
@@ -91,9 +65,11 @@ __global__ void __launch_bounds__(detail::kThreads) gemm_w4a4_int8_mma_kernel(W4
       for (int mi = 0; mi < 2; ++mi)
         for (int ni = 0; ni < 4; ++ni) mma_s8(acc[mi][ni], a[mi], b[ni]);
     }
-    __syncthreads();
   }
-  detail::epilogue(args, m0 + wm * 32, n0 + wn * 32, acc);
+};
+
+__global__ void __launch_bounds__(detail::kThreads) gemm_w4a4_int8_mma_kernel(W4A4KernelArgs args) {
+  detail::gemm_w4a4_mainloop<Int8MmaStep>(args);
 }
 
 }  // namespace dfrot::gemm::cuda::sm90

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// The pieces both CUDA W4A4 kernels share: kernel arguments, the cp.async double-buffered tile
-// loads into shared memory, and the FP32 epilogue (the same integer correction and the same float
+// What both CUDA W4A4 kernels share: kernel arguments, the cp.async double-buffered main loop over
+// shared-memory tiles (the kernels differ only in the MMA step run on each tile), and the FP32
+// epilogue (the same integer correction and the same float
 // operations as the CPU kernels, so the results are bit-identical to them).
 #pragma once
 
@@ -105,6 +106,47 @@ __device__ __forceinline__ void epilogue(W4A4KernelArgs const& args, int row0, i
       }
     }
   }
+}
+
+/// The block's main loop: 64 tokens × 64 channels, k in steps of kTileK, two cp.async stages, then
+/// the epilogue. `Step` is the kernel's MMA step: kRowBytesA / kRowBytesB (bytes of one kTileK-wide
+/// row of each operand) and `compute(sa, sb, wm, wn, g, tig, acc)` on one stage's tiles (row
+/// strides Step::kRowBytes + kPadBytes) for warp (wm, wn) and lane (g = lane/4, tig = lane%4).
+template <class Step>
+__device__ __forceinline__ void gemm_w4a4_mainloop(W4A4KernelArgs const& args) {
+  constexpr int kStrideA = Step::kRowBytesA + kPadBytes;
+  constexpr int kStrideB = Step::kRowBytesB + kPadBytes;
+  __shared__ __align__(16) std::uint8_t smem_a[2][kTileM * kStrideA];
+  __shared__ __align__(16) std::uint8_t smem_b[2][kTileN * kStrideB];
+
+  int const m0 = static_cast<int>(blockIdx.y) * static_cast<int>(kTileM);
+  int const n0 = static_cast<int>(blockIdx.x) * static_cast<int>(kTileN);
+  int const warp = static_cast<int>(threadIdx.x) >> 5, lane = static_cast<int>(threadIdx.x) & 31;
+  int const wm = warp >> 1, wn = warp & 1, g = lane >> 2, tig = lane & 3;
+  int const rows_a = args.m - m0 < static_cast<int>(kTileM) ? args.m - m0 : static_cast<int>(kTileM);
+
+  std::uint8_t const* a_tile = args.a + static_cast<std::size_t>(m0) * args.a_row_bytes;
+  std::uint8_t const* w_tile = args.w + static_cast<std::size_t>(n0) * args.w_row_bytes;
+  auto load = [&](int stage, int ks) {
+    load_tile<kTileM, Step::kRowBytesA>(smem_a[stage], a_tile + ks * Step::kRowBytesA, args.a_row_bytes, rows_a);
+    load_tile<kTileN, Step::kRowBytesB>(smem_b[stage], w_tile + ks * Step::kRowBytesB, args.w_row_bytes, kTileN);
+    cp_async_commit();
+  };
+
+  std::int32_t acc[2][4][4] = {};
+  load(0, 0);
+  for (int ks = 0; ks < args.k_steps; ++ks) {
+    if (ks + 1 < args.k_steps) {
+      load((ks + 1) & 1, ks + 1);
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    Step::compute(smem_a[ks & 1], smem_b[ks & 1], wm, wn, g, tig, acc);
+    __syncthreads();
+  }
+  epilogue(args, m0 + wm * 32, n0 + wn * 32, acc);
 }
 
 }  // namespace detail
