@@ -17,6 +17,7 @@
 
 #include "dfrot/core/cuda/check.hpp"
 #include "dfrot/core/cuda/device_buffer.hpp"
+#include "dfrot/core/cuda/handles.hpp"
 #include "dfrot/gemm/cuda/gemm_w4a4.cuh"
 
 using namespace dfrot;
@@ -79,20 +80,16 @@ double cublas_fp16_seconds(std::size_t m, std::size_t n, std::size_t k) {
   dfrot::cuda::DeviceBuffer<__half> x(m * k), w(n * k), y(m * n);
   DFROT_CUDA_CHECK(cudaMemset(x.data(), 0, m * k * sizeof(__half)));
   DFROT_CUDA_CHECK(cudaMemset(w.data(), 0, n * k * sizeof(__half)));
-  cublasHandle_t h = nullptr;
-  DFROT_THROW_IF(cublasCreate(&h) != CUBLAS_STATUS_SUCCESS, CudaError, "cublasCreate failed");
+  dfrot::cuda::CublasHandle const h;
   float const one = 1.0f, zero = 0.0f;
   auto const launch = [&] {
-    cublasStatus_t const st = cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m),
+    DFROT_CUBLAS_CHECK(cublasGemmEx(h.get(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m),
                                            static_cast<int>(k), &one, w.data(), CUDA_R_16F, static_cast<int>(k),
                                            x.data(), CUDA_R_16F, static_cast<int>(k), &zero, y.data(), CUDA_R_16F,
-                                           static_cast<int>(n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-    DFROT_THROW_IF(st != CUBLAS_STATUS_SUCCESS, CudaError, "cublasGemmEx failed: ", static_cast<int>(st));
+                                           static_cast<int>(n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   };
   EventTimer timer;
-  double const s = timer.seconds(launch, 20);
-  cublasDestroy(h);
-  return s;
+  return timer.seconds(launch, 20);
 }
 
 void BM_gemm_w4a4_cuda(benchmark::State& state, W4A4Path path) {

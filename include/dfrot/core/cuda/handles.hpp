@@ -28,36 +28,45 @@
 
 namespace dfrot::cuda {
 
-class CublasHandle {
+/// Move-only owner of a library handle H, released with Destroy (cublasDestroy, cusolverDnDestroy).
+template <class H, auto Destroy>
+class UniqueHandle {
  public:
-  CublasHandle() { DFROT_CUBLAS_CHECK(cublasCreate(&h_)); }
-  CublasHandle(CublasHandle&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
-  CublasHandle(CublasHandle const&) = delete;
-  CublasHandle& operator=(CublasHandle const&) = delete;
-  CublasHandle& operator=(CublasHandle&&) = delete;
-  ~CublasHandle() {
-    if (h_ != nullptr) cublasDestroy(h_);
+  explicit UniqueHandle(H h) : h_(h) {}
+  UniqueHandle(UniqueHandle&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+  UniqueHandle(UniqueHandle const&) = delete;
+  UniqueHandle& operator=(UniqueHandle const&) = delete;
+  UniqueHandle& operator=(UniqueHandle&&) = delete;
+  ~UniqueHandle() {
+    if (h_ != nullptr) Destroy(h_);
   }
-  cublasHandle_t get() const { return h_; }
+  H get() const { return h_; }
 
  private:
-  cublasHandle_t h_ = nullptr;
+  H h_ = nullptr;
 };
 
-class CusolverDnHandle {
- public:
-  CusolverDnHandle() { DFROT_CUSOLVER_CHECK(cusolverDnCreate(&h_)); }
-  CusolverDnHandle(CusolverDnHandle&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
-  CusolverDnHandle(CusolverDnHandle const&) = delete;
-  CusolverDnHandle& operator=(CusolverDnHandle const&) = delete;
-  CusolverDnHandle& operator=(CusolverDnHandle&&) = delete;
-  ~CusolverDnHandle() {
-    if (h_ != nullptr) cusolverDnDestroy(h_);
-  }
-  cusolverDnHandle_t get() const { return h_; }
+namespace detail {
+inline cublasHandle_t create_cublas() {
+  cublasHandle_t h = nullptr;
+  DFROT_CUBLAS_CHECK(cublasCreate(&h));
+  return h;
+}
+inline cusolverDnHandle_t create_cusolver_dn() {
+  cusolverDnHandle_t h = nullptr;
+  DFROT_CUSOLVER_CHECK(cusolverDnCreate(&h));
+  return h;
+}
+}  // namespace detail
 
- private:
-  cusolverDnHandle_t h_ = nullptr;
+/// A cuBLAS handle on the current device.
+struct CublasHandle : UniqueHandle<cublasHandle_t, &cublasDestroy> {
+  CublasHandle() : UniqueHandle(detail::create_cublas()) {}
+};
+
+/// A dense cuSOLVER handle on the current device.
+struct CusolverDnHandle : UniqueHandle<cusolverDnHandle_t, &cusolverDnDestroy> {
+  CusolverDnHandle() : UniqueHandle(detail::create_cusolver_dn()) {}
 };
 
 }  // namespace dfrot::cuda
