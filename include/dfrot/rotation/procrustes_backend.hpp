@@ -63,6 +63,24 @@ struct ProcrustesEvaluation {
   Eigen::MatrixXd cross;             ///< M = Yᵀ·diag(w)·B (d×d); empty when not requested
 };
 
+namespace detail {
+/// The checks every backend's bind() makes (`backend` names it in the message).
+inline void check_procrustes_binding(MatrixView<float const> rows, std::span<double const> weights, int bits,
+                                     char const* backend) {
+  DFROT_THROW_IF(rows.rows() == 0 || rows.cols() == 0, ShapeError, backend, ": no calibration rows (",
+                 rows.rows(), "x", rows.cols(), ")");
+  DFROT_THROW_IF(weights.size() != rows.rows(), ShapeError, backend, ": ", weights.size(), " weights for ",
+                 rows.rows(), " rows");
+  quant::validate(massive_token_quantizer(bits), backend);
+}
+/// The checks every backend's evaluate() makes: bound rows of width d, a d×d rotation.
+inline void check_procrustes_rotation(std::size_t n_rows, std::size_t d, Eigen::MatrixXd const& c, char const* backend) {
+  DFROT_THROW_IF(n_rows == 0, UsageError, backend, ": evaluate() before bind()");
+  DFROT_THROW_IF(static_cast<std::size_t>(c.rows()) != d || static_cast<std::size_t>(c.cols()) != d, ShapeError,
+                 backend, ": rotation is ", c.rows(), "x", c.cols(), " but rows are ", d, " wide");
+}
+}  // namespace detail
+
 /// The heavy operations of one Procrustes iteration. A backend owns whatever copy of the rows it
 /// needs (the CPU one keeps a view; a GPU one uploads them once in bind()).
 class ProcrustesBackend {
@@ -99,12 +117,7 @@ class EigenProcrustesBackend final : public ProcrustesBackend {
   std::string name() const override { return "eigen-cpu"; }
 
   void bind(MatrixView<float const> rows, std::span<double const> weights, int bits) override {
-    DFROT_THROW_IF(rows.rows() == 0 || rows.cols() == 0, ShapeError,
-                   "EigenProcrustesBackend: no calibration rows (", rows.rows(), "x", rows.cols(),
-                   ")");
-    DFROT_THROW_IF(weights.size() != rows.rows(), ShapeError, "EigenProcrustesBackend: ",
-                   weights.size(), " weights for ", rows.rows(), " rows");
-    quant::validate(massive_token_quantizer(bits), "EigenProcrustesBackend");
+    detail::check_procrustes_binding(rows, weights, bits, "EigenProcrustesBackend");
     rows_ = rows;
     weights_.assign(weights.begin(), weights.end());
     bits_ = bits;
@@ -112,10 +125,7 @@ class EigenProcrustesBackend final : public ProcrustesBackend {
 
   void evaluate(Eigen::MatrixXd const& c, bool want_cross, ProcrustesEvaluation& out) override {
     std::size_t const n = rows_.rows(), d = rows_.cols();
-    DFROT_THROW_IF(n == 0, UsageError, "EigenProcrustesBackend: evaluate() before bind()");
-    DFROT_THROW_IF(static_cast<std::size_t>(c.rows()) != d || static_cast<std::size_t>(c.cols()) != d,
-                   ShapeError, "EigenProcrustesBackend: rotation is ", c.rows(), "x", c.cols(),
-                   " but rows are ", d, " wide");
+    detail::check_procrustes_rotation(n, d, c, "EigenProcrustesBackend");
     auto const dd = static_cast<Eigen::Index>(d);
     RowMatrixF const cf = c.cast<float>();
     quant::QuantConfig const cfg = massive_token_quantizer(bits_);

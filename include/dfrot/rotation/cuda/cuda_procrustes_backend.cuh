@@ -92,13 +92,9 @@ class CudaProcrustesBackend final : public ProcrustesBackend {
   std::string name() const override { return "cuda"; }
 
   void bind(MatrixView<float const> rows, std::span<double const> weights, int bits) override {
-    DFROT_THROW_IF(rows.rows() == 0 || rows.cols() == 0, ShapeError, "CudaProcrustesBackend: no calibration rows (",
-                   rows.rows(), "x", rows.cols(), ")");
-    DFROT_THROW_IF(weights.size() != rows.rows(), ShapeError, "CudaProcrustesBackend: ", weights.size(),
-                   " weights for ", rows.rows(), " rows");
+    rotation::detail::check_procrustes_binding(rows, weights, bits, "CudaProcrustesBackend");
     DFROT_THROW_IF(rows.cols() > 8192, ShapeError, "CudaProcrustesBackend: d=", rows.cols(),
                    " exceeds the supported 8192 (cuSOLVER gesvd workspace)");
-    quant::validate(massive_token_quantizer(bits), "CudaProcrustesBackend");
     n_ = rows.rows();
     d_ = rows.cols();
     bits_ = bits;
@@ -119,9 +115,7 @@ class CudaProcrustesBackend final : public ProcrustesBackend {
   }
 
   void evaluate(Eigen::MatrixXd const& c, bool want_cross, ProcrustesEvaluation& out) override {
-    DFROT_THROW_IF(n_ == 0, UsageError, "CudaProcrustesBackend: evaluate() before bind()");
-    DFROT_THROW_IF(static_cast<std::size_t>(c.rows()) != d_ || static_cast<std::size_t>(c.cols()) != d_, ShapeError,
-                   "CudaProcrustesBackend: rotation is ", c.rows(), "x", c.cols(), " but rows are ", d_, " wide");
+    rotation::detail::check_procrustes_rotation(n_, d_, c, "CudaProcrustesBackend");
     using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
     RowMatrixF const cf = c.cast<float>();
     c_.upload(std::span<float const>(cf.data(), d_ * d_));
