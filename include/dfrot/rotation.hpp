@@ -13,6 +13,7 @@
 #include "dfrot/rotation/identity.hpp"
 #include "dfrot/rotation/make_rotation.hpp"
 #include "dfrot/rotation/massive_tokens.hpp"
+#include "dfrot/rotation/polar_factor.hpp"
 #include "dfrot/rotation/procrustes.hpp"
 #include "dfrot/rotation/procrustes_backend.hpp"
 #include "dfrot/rotation/random_hadamard.hpp"

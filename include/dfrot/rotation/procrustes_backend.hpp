@@ -15,7 +15,6 @@
 
 #include <Eigen/Core>
 #include <Eigen/QR>
-#include <Eigen/SVD>
 
 #include "dfrot/core/error.hpp"
 #include "dfrot/core/matrix_view.hpp"
@@ -23,6 +22,7 @@
 #include "dfrot/quant/activation_quant.hpp"
 #include "dfrot/quant/quant_config.hpp"
 #include "dfrot/rotation/massive_tokens.hpp"
+#include "dfrot/rotation/polar_factor.hpp"
 
 namespace dfrot::rotation {
 
@@ -41,20 +41,6 @@ inline Eigen::MatrixXd orthonormalize_qr(Eigen::MatrixXd const& x) {
     if (r(i, i) < 0) q.col(i) *= -1.0;
   }
   return q;
-}
-
-/// The orthogonal polar factor P = U·Vᵀ of M = U·Σ·Vᵀ (float64 divide-and-conquer SVD):
-/// argmin over orthogonal P of ‖Y·P − B‖_F when M = Yᵀ·B (orthogonal Procrustes).
-/// \throws ShapeError for a non-square M, NumericError for non-finite M or a failed SVD.
-inline Eigen::MatrixXd polar_factor(Eigen::MatrixXd const& m) {
-  DFROT_THROW_IF(m.rows() != m.cols() || m.rows() == 0, ShapeError,
-                 "polar_factor: expected a non-empty square matrix, got ", m.rows(), "x", m.cols());
-  DFROT_THROW_IF(!m.allFinite(), NumericError, "polar_factor: the cross product Y^T B contains "
-                 "NaN or Inf");
-  Eigen::BDCSVD<Eigen::MatrixXd> const svd(m, Eigen::ComputeFullU | Eigen::ComputeFullV);
-  DFROT_THROW_IF(svd.info() != Eigen::Success, NumericError, "polar_factor: the ", m.rows(), "x",
-                 m.cols(), " SVD did not converge");
-  return svd.matrixU() * svd.matrixV().transpose();
 }
 
 /// One evaluation of a rotation C on the bound rows: Y = A0·C, B = Qz(Y).
