@@ -6,7 +6,7 @@
 namespace dfrot::app {
 
 #if DFROT_HAS_CUDA
-std::unique_ptr<rotation::ProcrustesBackend> make_cuda_procrustes_backend();  // procrustes_device_cuda.cu
+std::unique_ptr<rotation::ProcrustesBackend> make_cuda_procrustes_backend();  // procrustes_device_cuda.cpp
 #endif
 
 std::unique_ptr<rotation::ProcrustesBackend> make_procrustes_backend(std::string const& device, int n_threads) {

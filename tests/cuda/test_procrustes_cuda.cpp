@@ -10,7 +10,7 @@
 #include <Eigen/QR>
 
 #include "dfrot/core/rng.hpp"
-#include "dfrot/rotation/cuda/cuda_procrustes_backend.cuh"
+#include "dfrot/rotation/cuda/cuda_procrustes_backend.hpp"
 #include "dfrot/rotation/procrustes_backend.hpp"
 
 using namespace dfrot;

@@ -23,67 +23,11 @@
 #include "dfrot/core/error.hpp"
 #include "dfrot/core/matrix_view.hpp"
 #include "dfrot/quant/grid.hpp"
+#include "dfrot/rotation/cuda/procrustes_kernels.hpp"
 #include "dfrot/rotation/massive_tokens.hpp"
 #include "dfrot/rotation/procrustes_backend.hpp"
 
 namespace dfrot::rotation::cuda {
-
-namespace detail {
-
-inline constexpr int kQuantThreads = 256;
-
-/// One block per row of Y [rows × d]: B = Qz(Y) per-token symmetric absmax (CPU arithmetic),
-/// row_sq_error[r] = Σ (y − b)² in float64, then B's row scaled by weight[r] (for the cross
-/// product). `bad` is set when a row holds NaN/Inf.
-__global__ void quantize_rows_kernel(float const* y, float* b, std::size_t d, float const* weight,
-                                     bool scale_rows, float maxq, float qmin, float qmax,
-                                     double* row_sq_error, int* bad) {
-  __shared__ float s_max[kQuantThreads];
-  __shared__ double s_err[kQuantThreads];
-  std::size_t const r = blockIdx.x;
-  float const* yr = y + r * d;
-  float* br = b + r * d;
-  float m = 0.0f;
-  bool finite = true;
-  for (std::size_t j = threadIdx.x; j < d; j += blockDim.x) {
-    float const v = yr[j];
-    finite = finite && isfinite(v);
-    m = fmaxf(m, fabsf(v));
-  }
-  if (!finite) atomicExch(bad, 1);
-  s_max[threadIdx.x] = m;
-  __syncthreads();
-  for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) s_max[threadIdx.x] = fmaxf(s_max[threadIdx.x], s_max[threadIdx.x + s]);
-    __syncthreads();
-  }
-  float scale = __fdiv_rn(s_max[0], maxq);
-  if (!(scale > 0.0f)) scale = 1.0f;
-  float const w = scale_rows ? weight[r] : 1.0f;
-  double e2 = 0.0;
-  for (std::size_t j = threadIdx.x; j < d; j += blockDim.x) {
-    float const v = yr[j];
-    float const q = fminf(fmaxf(rintf(__fdiv_rn(v, scale)), qmin), qmax);
-    float const bq = __fmul_rn(scale, q);
-    double const e = static_cast<double>(v) - static_cast<double>(bq);
-    e2 += e * e;
-    br[j] = w != 1.0f ? __fmul_rn(bq, w) : bq;
-  }
-  s_err[threadIdx.x] = e2;
-  __syncthreads();
-  for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) s_err[threadIdx.x] += s_err[threadIdx.x + s];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) row_sq_error[r] = s_err[0];
-}
-
-__global__ void accumulate_kernel(double* acc, float const* x, std::size_t n) {
-  std::size_t const i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) acc[i] += static_cast<double>(x[i]);
-}
-
-}  // namespace detail
 
 class CudaProcrustesBackend final : public ProcrustesBackend {
  public:
@@ -129,17 +73,13 @@ class CudaProcrustesBackend final : public ProcrustesBackend {
       // Row-major [m × d] is column-major [d × m]: Yᵀ = Cᵀ·A0ᵀ is the column-major C-view · A-view.
       DFROT_CUBLAS_CHECK(cublasSgemm(blas_.get(), CUBLAS_OP_N, CUBLAS_OP_N, d, m, d, &one, c_.data(), d,
                                      rows_.data() + r0 * d_, d, &zero, y_.data(), d));
-      detail::quantize_rows_kernel<<<static_cast<unsigned>(m), detail::kQuantThreads>>>(
-          y_.data(), b_.data(), d_, weights_.data() + r0, want_cross, g.maxq, g.qmin, g.qmax,
-          row_err_.data() + r0, bad_.data());
-      DFROT_CUDA_CHECK(cudaGetLastError());
+      launch_quantize_rows(y_.data(), b_.data(), static_cast<std::size_t>(m), d_, weights_.data() + r0, want_cross,
+                           g.maxq, g.qmin, g.qmax, row_err_.data() + r0, bad_.data());
       if (want_cross) {
         // M (row-major d × d) = Yᵀ·diag(w)·B; column-major that is Mᵀ = Bᵀ·Y = B-view · Y-viewᵀ.
         DFROT_CUBLAS_CHECK(cublasSgemm(blas_.get(), CUBLAS_OP_N, CUBLAS_OP_T, d, d, m, &one, b_.data(), d,
                                        y_.data(), d, &zero, m_block_.data(), d));
-        std::size_t const nn = d_ * d_;
-        detail::accumulate_kernel<<<static_cast<unsigned>((nn + 255) / 256), 256>>>(m_.data(), m_block_.data(), nn);
-        DFROT_CUDA_CHECK(cudaGetLastError());
+        launch_accumulate(m_.data(), m_block_.data(), d_ * d_);
       }
     }
     DFROT_CUDA_CHECK(cudaDeviceSynchronize());

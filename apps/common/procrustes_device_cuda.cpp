@@ -4,7 +4,7 @@
 
 #include "dfrot/core/cuda/device_buffer.hpp"
 #include "dfrot/core/error.hpp"
-#include "dfrot/rotation/cuda/cuda_procrustes_backend.cuh"
+#include "dfrot/rotation/cuda/cuda_procrustes_backend.hpp"
 
 namespace dfrot::app {
 
