@@ -6,7 +6,8 @@
 # header library's inline code is compiled once per module, not once per file) except the
 # one-header-per-TU check, and the asan preset compiles at -O1 -g1.
 # The default model is fetched first: the release run includes the `model`-labelled tests and
-# fails if the model is missing; the asan run leaves those out (they are slow under ASan).
+# fails if the model is missing; the asan preset builds neither them (they are slow under ASan) nor the
+# dfrot executable (no test runs it; apps/common is built and tested).
 # Then the short fuzz runs: every libFuzzer target (fuzz/, clang + ASan + UBSan) for 20 s
 # (DFROT_FUZZ_SECONDS), seeded from the fixtures (scripts/fuzz.sh).
 # Usage: scripts/test.sh [release|asan|fuzz|all]   (default all)
