@@ -4,4 +4,8 @@
 #pragma once
 
 #include "dfrot/eval/calibration.hpp"
+#include "dfrot/eval/loglikelihood.hpp"
 #include "dfrot/eval/perplexity.hpp"
+#include "dfrot/eval/zeroshot.hpp"
+#include "dfrot/eval/zeroshot_metrics.hpp"
+#include "dfrot/eval/zeroshot_tasks.hpp"

@@ -7,4 +7,5 @@
 
 #include "dfrot/hadamard/fwht.hpp"
 #include "dfrot/hadamard/hadamard_transform.hpp"
+#include "dfrot/hadamard/reference.hpp"
 #include "dfrot/hadamard/special_matrices.hpp"

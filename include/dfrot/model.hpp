@@ -6,7 +6,9 @@
 
 #include "dfrot/model/forward_hooks.hpp"
 #include "dfrot/model/kv_cache.hpp"
+#include "dfrot/model/linear_layers.hpp"
 #include "dfrot/model/llama_model.hpp"
 #include "dfrot/model/llama_weights.hpp"
 #include "dfrot/model/model_config.hpp"
 #include "dfrot/model/rope.hpp"
+#include "dfrot/model/sequence_segments.hpp"

@@ -10,3 +10,4 @@
 #include "dfrot/tokenizer/spm_bpe.hpp"
 #include "dfrot/tokenizer/tokenizer.hpp"
 #include "dfrot/tokenizer/unicode.hpp"
+#include "dfrot/tokenizer/unicode_tables.hpp"

@@ -1,0 +1,33 @@
+# SPDX-License-Identifier: Apache-2.0
+# Fails when a module umbrella (dfrot/<module>.hpp) misses one of its module's headers
+# (dfrot/<module>/*.hpp; the cpu/ and cuda/ implementation folders are not part of it). The header
+# check leaves the umbrellas out and the consumer test compiles dfrot.hpp, so an incomplete umbrella
+# would hide a header from both.
+cmake_minimum_required(VERSION 3.25)
+file(GLOB modules LIST_DIRECTORIES true RELATIVE ${DFROT_INCLUDE_DIR}/dfrot ${DFROT_INCLUDE_DIR}/dfrot/*)
+set(missing "")
+set(n 0)
+foreach(module IN LISTS modules)
+  if(NOT IS_DIRECTORY ${DFROT_INCLUDE_DIR}/dfrot/${module})
+    continue()
+  endif()
+  set(umbrella ${DFROT_INCLUDE_DIR}/dfrot/${module}.hpp)
+  if(NOT EXISTS ${umbrella})
+    list(APPEND missing "dfrot/${module}.hpp does not exist")
+    continue()
+  endif()
+  file(READ ${umbrella} text)
+  file(GLOB headers RELATIVE ${DFROT_INCLUDE_DIR} ${DFROT_INCLUDE_DIR}/dfrot/${module}/*.hpp)
+  foreach(header IN LISTS headers)
+    math(EXPR n "${n} + 1")
+    string(FIND "${text}" "#include \"${header}\"" at)
+    if(at EQUAL -1)
+      list(APPEND missing "dfrot/${module}.hpp does not include ${header}")
+    endif()
+  endforeach()
+endforeach()
+if(missing)
+  list(JOIN missing "\n  " report)
+  message(FATAL_ERROR "incomplete umbrella headers:\n  ${report}")
+endif()
+message(STATUS "umbrellas: ${n} headers listed")
