@@ -104,6 +104,8 @@ if want ppl; then ppl fp FP - FP32 '{}' -m "$model"; fi
 declare -A rot_name=([none]="-" [random]=RO [hadamard]=RH)
 for rot in hadamard random none; do
   if [[ $rot == none ]] && ! want ppl; then continue; fi  # only the ppl section has an unrotated GPTQ row
+  # The seed and calibration spreads quantize their own files only for rows still missing.
+  if [[ $rot != hadamard ]] && ! { want ppl || want keep || want zeroshot || want keep16; }; then continue; fi
   quantize "$work/gptq_$rot.gguf" --preset quarot-paper --rotate "$rot" --gptq --calib-windows "$calib"
 done
 if want ppl; then
@@ -204,7 +206,8 @@ if want seeds; then
   for s in 0 1 2; do
     for rot in random hadamard; do
       file="$work/gptq_$rot.gguf"; [[ $s != 0 ]] && file="$work/gptq_${rot}_seed$s.gguf"
-      ROW_SEED=$s quantize "$file" --preset quarot-paper --rotate "$rot" --gptq --calib-windows "$calib"
+      have "gptq-$rot-W4A4KV4-seed$s-w$spread_chunks" ||
+        ROW_SEED=$s quantize "$file" --preset quarot-paper --rotate "$rot" --gptq --calib-windows "$calib"
       ROW_CHUNKS=$spread_chunks ROW_SEED=$s ppl "rtn-$rot-W4A4KV4-seed$s-w$spread_chunks" QuaRot-RTN \
         "${rot_name[$rot]}" W4A4KV4 "{\"seed\": $s}" -m "$model" --preset quarot-paper --rotate "$rot"
       ROW_CHUNKS=$spread_chunks ppl "gptq-$rot-W4A4KV4-seed$s-w$spread_chunks" QuaRot-GPTQ "${rot_name[$rot]}" \
@@ -218,7 +221,8 @@ fi
 if want calib; then
   for n in 8 32 128; do
     file="$work/gptq_hadamard_calib$n.gguf"; [[ $n == "$calib" ]] && file="$work/gptq_hadamard.gguf"
-    quantize "$file" --preset quarot-paper --rotate hadamard --gptq --calib-windows "$n"
+    have "gptq-hadamard-W4A4KV4-calib$n-w$spread_chunks" ||
+      quantize "$file" --preset quarot-paper --rotate hadamard --gptq --calib-windows "$n"
     ROW_CHUNKS=$spread_chunks ppl "gptq-hadamard-W4A4KV4-calib$n-w$spread_chunks" QuaRot-GPTQ RH W4A4KV4 \
       "$(extra_of "$file" | sed "s/}\$/, \"calib_windows\": $n}/")" -m "$file"
   done
