@@ -112,7 +112,8 @@ CommandAction add_bench_command(CLI::App& sub, CommonOptions& common) {
       std::uniform_int_distribution<int> pick(0, static_cast<int>(lm.config().vocab) - 1);
       std::vector<int> ids(std::max(o->n_prompt, o->n_gen));
       for (int& id : ids) id = pick(rng);
-      model::ForwardOptions const fopt{.n_threads = common.n_threads};
+      model::ForwardWorkspace workspace;  // as dfrot run: decode reuses the layer buffers
+      model::ForwardOptions const fopt{.n_threads = common.n_threads, .workspace = &workspace};
       auto const run_test = [&](std::string const& name, std::size_t n, auto&& once) {
         std::vector<double> rates;
         for (int rep = 0; rep <= o->reps; ++rep) {  // rep 0 = warm-up

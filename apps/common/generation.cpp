@@ -190,7 +190,8 @@ GenerationResult generate(model::LlamaModel const& m, model::ForwardHooks* hooks
                  " (raise -c)");
   GenerationResult r;
   r.prompt_tokens = prompt.size();
-  model::ForwardOptions const fopt{.n_threads = o.n_threads};
+  model::ForwardWorkspace workspace;  // the decode steps reuse the layer buffers
+  model::ForwardOptions const fopt{.n_threads = o.n_threads, .workspace = &workspace};
   model::KvCache cache = m.make_cache();
   auto t0 = std::chrono::steady_clock::now();
   model::RowMatrixF logits = m.forward_last(prompt, cache, hooks, fopt);

@@ -47,6 +47,33 @@ TEST_SUITE("model") {
     CHECK(c2.size() == tokens.size());
   }
 
+  TEST_CASE("LlamaModel: a ForwardWorkspace gives the same logits and keeps its buffers across decode steps") {
+    LlamaModel const m(test::synthetic_llama(64, 2, 8, 2, 80, 40, test::seed() + 5, /*tied=*/true));
+    std::vector<int> const tokens = {3, 1, 4, 1, 5, 9, 2, 6};
+    auto plain_cache = m.make_cache();
+    auto ws_cache = m.make_cache();
+    ForwardWorkspace ws;
+    ForwardOptions const with_ws{.n_threads = 1, .workspace = &ws};
+    ForwardOptions const without{.n_threads = 1};
+    // Prefill of 3, then single-token decode steps; every result bit-identical to the plain path.
+    CHECK(m.forward(std::span<int const>(tokens).first(3), ws_cache, nullptr, with_ws) ==
+          m.forward(std::span<int const>(tokens).first(3), plain_cache, nullptr, without));
+    float const* gate = nullptr;
+    float const* attn = nullptr;
+    for (std::size_t t = 3; t < tokens.size(); ++t) {
+      auto const step = std::span<int const>(tokens).subspan(t, 1);
+      RowMatrixF const a = m.forward(step, ws_cache, nullptr, with_ws);
+      CHECK(a == m.forward(step, plain_cache, nullptr, without));
+      if (t > 3) {  // after the first decode step the 1-row buffers are never reallocated
+        CHECK(ws.gate.data() == gate);
+        CHECK(ws.attn.data() == attn);
+      }
+      gate = ws.gate.data();
+      attn = ws.attn.data();
+      CHECK(ws.gate.rows() == 1);
+    }
+  }
+
   TEST_CASE("LlamaModel: 1 and 2 threads give the same logits") {
     LlamaModel const m(test::synthetic_llama(64, 1, 4, 4, 64, 30, 5));
     std::vector<int> const tokens = {1, 2, 3, 4, 5, 6};

@@ -35,8 +35,18 @@ inline void rms_norm(Eigen::Ref<RowMatrixF const> const& x, Vector const& weight
   }
 }
 
+/// The activation buffers of one decoder layer. Passed in ForwardOptions::workspace, they are reused
+/// by every layer and every call: a decode loop then allocates none of them after its first step
+/// (Eigen's resize keeps the storage when the size does not change).
+struct ForwardWorkspace {
+  RowMatrixF hn, q, k, v, attn, out, gate, up;
+};
+
 struct ForwardOptions {
   int n_threads = 0;  ///< <= 0: all cores
+  /// Reused layer buffers (see ForwardWorkspace); null: each layer allocates its own. One forward
+  /// at a time per workspace.
+  ForwardWorkspace* workspace = nullptr;
   /// Several sequences in one call (sequence_segments.hpp); empty: the new rows continue the
   /// whole cache as one sequence.
   std::span<SequenceSegment const> segments = {};
@@ -137,8 +147,18 @@ class LlamaModel {
     Eigen::Index const q_width = static_cast<Eigen::Index>(c.n_heads * c.head_dim);
     Eigen::Index const kv_width = static_cast<Eigen::Index>(c.n_kv_heads * c.head_dim);
     Eigen::Index const ff = static_cast<Eigen::Index>(c.intermediate);
-    RowMatrixF hn(n, d), q(n, q_width), k(n, kv_width), v(n, kv_width), attn(n, q_width);
-    RowMatrixF out(n, d), gate(n, ff), up(n, ff);
+    ForwardWorkspace local;
+    ForwardWorkspace& ws = opt.workspace != nullptr ? *opt.workspace : local;
+    ws.hn.resize(n, d);
+    ws.q.resize(n, q_width);
+    ws.k.resize(n, kv_width);
+    ws.v.resize(n, kv_width);
+    ws.attn.resize(n, q_width);
+    ws.out.resize(n, d);
+    ws.gate.resize(n, ff);
+    ws.up.resize(n, ff);
+    RowMatrixF &hn = ws.hn, &q = ws.q, &k = ws.k, &v = ws.v, &attn = ws.attn, &out = ws.out;
+    RowMatrixF &gate = ws.gate, &up = ws.up;
     float const eps = static_cast<float>(c.norm_eps);
     LayerWeights const& w = weights_.layers[l];
     h.residual(l, view_const(x));
