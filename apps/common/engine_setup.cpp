@@ -24,7 +24,11 @@ std::string describe_engine(pipeline::QuantScheme const& s, pipeline::DenseType 
       s.a_bits >= 16 ? "W4A16" : str_cat("W4A", s.a_bits);
   Isa const isa = s.a_bits >= 16 ? dispatched_isa<gemm::kFloatGemmIsas>(active_isa())
                                  : dispatched_isa<gemm::kIntGemmIsas>(active_isa());
-  return str_cat("int4 (", kernel, " ", to_string(isa),
+  // AMX runs the prefill GEMMs; decode (fewer than kAmxMinTokens rows) stays on VNNI.
+  std::string const level = isa == Isa::kAmx
+      ? str_cat("amx, ", to_string(gemm::int_gemm_level(isa, 1)), " below ", gemm::kAmxMinTokens, " tokens")
+      : std::string(to_string(isa));
+  return str_cat("int4 (", kernel, " ", level,
                  ", K", s.k_bits, "V", s.v_bits, " cache, ", to_string(dense), " embeddings/lm_head)");
 }
 }  // namespace

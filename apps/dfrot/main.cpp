@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
     sub->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     sub->add_option("-t,--threads", common.n_threads, "CPU threads (<= 0: all cores)")
         ->capture_default_str();
-    sub->add_option("--isa", common.isa, "CPU kernel level: auto, scalar, avx2, avx512, avx512vnni")
+    sub->add_option("--isa", common.isa, "CPU kernel level: auto, scalar, avx2, avx512, avx512vnni, amx")
         ->capture_default_str();
     sub->add_option("-s,--seed", common.seed, "random seed")->capture_default_str();
     sub->add_flag("--json", common.json, "print the report as JSON on stdout");
@@ -76,6 +76,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "isa: %s (detected), using %s\n",
                  std::string(dfrot::to_string(dfrot::detected_isa())).c_str(),
                  std::string(dfrot::to_string(dfrot::active_isa())).c_str());
+    if (std::string const amx = dfrot::amx_unavailable_reason(); !amx.empty()) {
+      std::fprintf(stderr, "isa: this CPU has AMX-INT8 but it is not used: %s\n", amx.c_str());
+    }
     for (auto& [sub, action] : commands) {
       if (sub->parsed()) return action();
     }

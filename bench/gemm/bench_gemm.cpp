@@ -76,6 +76,7 @@ using bench::timed_loop;
 constexpr std::int64_t kScalar = static_cast<std::int64_t>(Isa::kScalar);
 constexpr std::int64_t kAvx2 = static_cast<std::int64_t>(Isa::kAvx2);
 constexpr std::int64_t kVnni = static_cast<std::int64_t>(Isa::kAvx512Vnni);
+constexpr std::int64_t kAmx = static_cast<std::int64_t>(Isa::kAmx);
 
 /// Token counts up to which a shape is a decode shape (weight-bandwidth counters).
 constexpr std::size_t kDecodeMaxTokens = 8;
@@ -372,12 +373,20 @@ constexpr std::int64_t kModelShapes[][2] = {
 constexpr std::int64_t kDecodeShapes[][2] = {{4096, 4096}, {1536, kHidden}};
 constexpr std::int64_t kDecodeTokens[] = {1, 4, 8};
 
+/// Token counts around the AMX crossover (gemm::kAmxMinTokens): AMX against VNNI at 1536×576.
+constexpr std::int64_t kCrossoverTokens[] = {16, 24, 32, 64, 128};
+
 void w4a4_args(benchmark::internal::Benchmark* b) {
   for (std::int64_t isa : {kScalar, kAvx2, kVnni}) {
     for (auto const& s : kModelShapes) b->Args({isa, kPrefillTokens, s[0], s[1]});
     for (auto const& s : kDecodeShapes) {
       for (std::int64_t m : kDecodeTokens) b->Args({isa, m, s[0], s[1]});
     }
+  }
+  // AMX runs from kAmxMinTokens tokens (decode shapes would run the VNNI kernel).
+  for (auto const& s : kModelShapes) b->Args({kAmx, kPrefillTokens, s[0], s[1]});
+  for (std::int64_t isa : {kVnni, kAmx}) {
+    for (std::int64_t m : kCrossoverTokens) b->Args({isa, m, 1536, kHidden});
   }
 }
 
@@ -412,6 +421,7 @@ void head_args(benchmark::internal::Benchmark* b) {
     b->Args({isa, 1, kVocab, kHidden});
     if (isa != kScalar) b->Args({isa, kPrefillTokens, kVocab, kHidden});
   }
+  b->Args({kAmx, kPrefillTokens, kVocab, kHidden});
 }
 
 /// Names the CPU level and the oneDNN build in the run's context (JSON and console header).
@@ -427,6 +437,7 @@ void head_args(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_gemm_w4a4)
     ->Args({kAvx2, 2048, 4096, 4096})
     ->Args({kVnni, 2048, 4096, 4096})
+    ->Args({kAmx, 2048, 4096, 4096})
     ->Iterations(3)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);

@@ -17,9 +17,9 @@
 #endif
 
 // Highest CPU kernel level compiled into dfrot's own binaries (CMake DFROT_MAX_ISA); consumers get
-// every level unless they define it: 0 scalar, 1 avx2, 2 avx512, 3 avx512vnni.
+// every level unless they define it: 0 scalar, 1 avx2, 2 avx512, 3 avx512vnni, 4 amx.
 #ifndef DFROT_MAX_ISA_LEVEL
-#define DFROT_MAX_ISA_LEVEL 3
+#define DFROT_MAX_ISA_LEVEL 4
 #endif
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))

@@ -19,6 +19,8 @@ TEST_SUITE("core") {
   TEST_CASE("isa: parse, names and ScopedIsa restore the previous level") {
     CHECK(parse_isa("avx2") == Isa::kAvx2);
     CHECK(to_string(Isa::kAvx512Vnni) == "avx512vnni");
+    CHECK(parse_isa("amx") == Isa::kAmx);
+    CHECK(Isa::kAmx > Isa::kAvx512Vnni);  // AMX machines run every lower level too
     CHECK_THROWS_WITH_AS(parse_isa("sse9"), doctest::Contains("isa 'sse9'"), UsageError);
     Isa const before = active_isa();
     {
@@ -42,6 +44,12 @@ TEST_SUITE("core") {
     CHECK(level(Isa::kAvx512Vnni) == Isa::kAvx2);
     CHECK(dispatched_isa<kSet>(Isa::kAvx512) == Isa::kAvx2);
     CHECK(dispatched_isa<kIsaSet<>>(Isa::kAvx512) == Isa::kScalar);
+    CHECK(level(Isa::kAmx) == Isa::kAvx2);
+    static constexpr IsaSet kWithAmx = kIsaSet<Isa::kAvx2, Isa::kAvx512Vnni, Isa::kAmx>;
+    auto amx_level = [](Isa isa) { return dispatch_isa<kWithAmx>(isa, []<Isa I>() { return I; }); };
+    CHECK(amx_level(Isa::kAvx512Vnni) == Isa::kAvx512Vnni);
+    CHECK(amx_level(Isa::kAmx) == (kMaxCompiledIsa >= Isa::kAmx ? Isa::kAmx : Isa::kAvx512Vnni));
+    CHECK(dispatched_isa<kWithAmx>(Isa::kAmx) == amx_level(Isa::kAmx));
   }
 
   TEST_CASE("Rng: deterministic per seed, uniform in [0, 1), normal moments") {

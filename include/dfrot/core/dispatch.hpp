@@ -18,10 +18,13 @@ template <Isa... Levels>
 inline constexpr IsaSet kIsaSet{((1u << static_cast<int>(Levels)) | ... | 1u)};
 
 /// Calls `fn.template operator()<I>()` for the highest level I in `Implemented` with I <= `isa`.
-/// The fallback chain is kAvx512Vnni -> kAvx512 -> kAvx2 -> kScalar.
+/// The fallback chain is kAmx -> kAvx512Vnni -> kAvx512 -> kAvx2 -> kScalar.
 template <IsaSet Implemented, class Fn>
 decltype(auto) dispatch_isa(Isa isa, Fn&& fn) {
   static_assert(Implemented.contains(Isa::kScalar), "every kernel family needs a scalar level");
+  if constexpr (Implemented.contains(Isa::kAmx) && kMaxCompiledIsa >= Isa::kAmx) {
+    if (isa >= Isa::kAmx) return fn.template operator()<Isa::kAmx>();
+  }
   if constexpr (Implemented.contains(Isa::kAvx512Vnni) && kMaxCompiledIsa >= Isa::kAvx512Vnni) {
     if (isa >= Isa::kAvx512Vnni) return fn.template operator()<Isa::kAvx512Vnni>();
   }

@@ -13,11 +13,17 @@
 #if DFROT_X86
 #include <cpuid.h>
 #endif
+#if DFROT_X86 && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace dfrot {
 
 /// Kernel levels, ordered: a level implies every level below it.
-enum class Isa : int { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kAvx512Vnni = 3 };
+/// kAmx is AMX-TILE + AMX-INT8 on top of AVX-512 VNNI (Sapphire Rapids and later), usable only
+/// once the OS granted this process the tile-data state.
+enum class Isa : int { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kAvx512Vnni = 3, kAmx = 4 };
 
 inline constexpr Isa kMaxCompiledIsa = static_cast<Isa>(DFROT_MAX_ISA_LEVEL);
 
@@ -27,16 +33,17 @@ constexpr std::string_view to_string(Isa isa) {
     case Isa::kAvx2: return "avx2";
     case Isa::kAvx512: return "avx512";
     case Isa::kAvx512Vnni: return "avx512vnni";
+    case Isa::kAmx: return "amx";
   }
   return "unknown";
 }
 
-/// Parses "scalar|avx2|avx512|avx512vnni" (throws UsageError otherwise).
+/// Parses "scalar|avx2|avx512|avx512vnni|amx" (throws UsageError otherwise).
 inline Isa parse_isa(std::string_view name) {
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAvx512Vnni}) {
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAvx512Vnni, Isa::kAmx}) {
     if (name == to_string(isa)) return isa;
   }
-  throw UsageError(str_cat("isa '", name, "': expected scalar, avx2, avx512 or avx512vnni"));
+  throw UsageError(str_cat("isa '", name, "': expected scalar, avx2, avx512, avx512vnni or amx"));
 }
 
 namespace detail {
@@ -48,6 +55,34 @@ inline unsigned long long read_xcr0() {
   return (static_cast<unsigned long long>(edx) << 32) | eax;
 }
 #endif
+
+/// Why a CPU with AMX-INT8 does not run the AMX level (empty when it does or has no AMX).
+inline std::string& amx_refusal() {
+  static std::string reason;
+  return reason;
+}
+
+/// Linux gives a process the AMX tile-data state only on request (ARCH_REQ_XCOMP_PERM); without
+/// it the first tile instruction raises SIGILL. The permission is per process, asked once.
+inline bool request_amx_permission() {
+#if DFROT_X86 && defined(__linux__)
+  constexpr long kArchGetXcompPerm = 0x1022, kArchReqXcompPerm = 0x1023, kXfeatureTileData = 18;
+  if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureTileData) != 0) {
+    amx_refusal() = "the kernel refused the AMX tile-data permission (arch_prctl)";
+    return false;
+  }
+  unsigned long long granted = 0;
+  if (syscall(SYS_arch_prctl, kArchGetXcompPerm, &granted) != 0 ||
+      ((granted >> kXfeatureTileData) & 1u) == 0) {
+    amx_refusal() = "arch_prctl did not report the AMX tile-data permission as granted";
+    return false;
+  }
+  return true;
+#else
+  amx_refusal() = "AMX is only enabled on Linux";
+  return false;
+#endif
+}
 
 inline Isa detect_isa_uncached() {
 #if DFROT_X86
@@ -65,9 +100,17 @@ inline Isa detect_isa_uncached() {
   bool const avx512f = (b >> 16) & 1u, avx512dq = (b >> 17) & 1u;
   bool const avx512bw = (b >> 30) & 1u, avx512vl = (b >> 31) & 1u;
   bool const avx512vnni = (c >> 11) & 1u;
+  bool const amx_tile = (d >> 24) & 1u, amx_int8 = (d >> 25) & 1u;
+  bool const os_amx = (xcr0 & 0x60000) == 0x60000;  // XTILECFG and XTILEDATA
   if (!(os_avx && avx2 && fma && f16c)) return Isa::kScalar;
   if (!(os_avx512 && avx512f && avx512dq && avx512bw && avx512vl)) return Isa::kAvx2;
-  return avx512vnni ? Isa::kAvx512Vnni : Isa::kAvx512;
+  if (!avx512vnni) return Isa::kAvx512;
+  if (!(amx_tile && amx_int8)) return Isa::kAvx512Vnni;
+  if (!os_amx) {
+    amx_refusal() = "the OS does not enable the AMX tile state (XCR0)";
+    return Isa::kAvx512Vnni;
+  }
+  return request_amx_permission() ? Isa::kAmx : Isa::kAvx512Vnni;
 #else
   return Isa::kScalar;
 #endif
@@ -84,6 +127,12 @@ inline std::atomic<int>& isa_override() {
 inline Isa detected_isa() {
   static Isa const isa = detail::detect_isa_uncached();
   return isa;
+}
+
+/// Why this CPU's AMX is not used (empty when AMX runs or the CPU has none); say it once.
+inline std::string amx_unavailable_reason() {
+  (void)detected_isa();
+  return detail::amx_refusal();
 }
 
 /// The level kernels use: min(detected, compiled, DFROT_ISA env, set_isa override).

@@ -12,6 +12,7 @@
 // (_Pragma takes one string literal: these lines cannot be split.)
 #define DFROT_TARGET_PUSH_AVX512 _Pragma("clang attribute push(__attribute__((target(\"avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq\"))), apply_to = function)")
 #define DFROT_TARGET_PUSH_AVX512VNNI _Pragma("clang attribute push(__attribute__((target(\"avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni\"))), apply_to = function)")
+#define DFROT_TARGET_PUSH_AMX _Pragma("clang attribute push(__attribute__((target(\"avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,amx-tile,amx-int8\"))), apply_to = function)")
 #define DFROT_TARGET_POP _Pragma("clang attribute pop")
 #elif DFROT_X86
 #define DFROT_TARGET_PUSH_AVX2 \
@@ -22,5 +23,8 @@
 #define DFROT_TARGET_PUSH_AVX512VNNI \
   _Pragma("GCC push_options")        \
       _Pragma("GCC target(\"avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni\")")
+#define DFROT_TARGET_PUSH_AMX \
+  _Pragma("GCC push_options")  \
+      _Pragma("GCC target(\"avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,amx-tile,amx-int8\")")
 #define DFROT_TARGET_POP _Pragma("GCC pop_options")
 #endif

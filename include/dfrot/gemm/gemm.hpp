@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <Eigen/Core>
+#include <omp.h>
 
 #include "dfrot/core/dispatch.hpp"
 #include "dfrot/core/error.hpp"
@@ -17,6 +18,8 @@
 #include "dfrot/core/matrix_view.hpp"
 #include "dfrot/core/parallel.hpp"
 #include "dfrot/gemm/cpu/gemm_args.hpp"
+#include "dfrot/gemm/cpu/amx_tiles.hpp"
+#include "dfrot/gemm/cpu/gemm_kernels_amx.hpp"
 #include "dfrot/gemm/cpu/gemm_kernels_avx2.hpp"
 #include "dfrot/gemm/cpu/gemm_kernels_avx512vnni.hpp"
 #include "dfrot/gemm/cpu/gemm_kernels_scalar.hpp"
@@ -30,7 +33,7 @@ namespace dfrot::gemm {
 /// Levels of the integer kernel (AVX-512 without VNNI runs the AVX2 one) and of the float ones.
 inline constexpr IsaSet kIntGemmIsas =
 #if DFROT_X86
-    kIsaSet<Isa::kAvx2, Isa::kAvx512Vnni>;
+    kIsaSet<Isa::kAvx2, Isa::kAvx512Vnni, Isa::kAmx>;
 #else
     kIsaSet<>;
 #endif
@@ -41,7 +44,33 @@ inline constexpr IsaSet kFloatGemmIsas =
     kIsaSet<>;
 #endif
 
+/// Fewest tokens for which the integer GEMMs use AMX. Below one tile of tokens (16) most of every
+/// tile product is padding and the per-call costs (tile configuration, widening the weight strip)
+/// are not shared, so decode shapes stay on AVX-512 VNNI (llama.cpp does the same for batch 1).
+/// Chosen from that arithmetic; the crossover is to be measured on an AMX machine
+/// (`dfrot_bench_gemm` BM_gemm_w4a4/amx vs /avx512vnni at m = 8…64).
+inline constexpr std::size_t kAmxMinTokens = 16;
+
+/// The level an integer GEMM of `tokens` rows runs at when `isa` is active.
+constexpr Isa int_gemm_level(Isa isa, std::size_t tokens) {
+  Isa const level = dispatched_isa<kIntGemmIsas>(isa);
+  return level == Isa::kAmx && tokens < kAmxMinTokens ? Isa::kAvx512Vnni : level;
+}
+
 namespace detail {
+/// The calling thread's scratch for `threads` AMX workers (grown once, then reused: a prefill loop
+/// does not allocate). Slot i belongs to OpenMP thread i of the team parallel_for starts.
+inline std::uint8_t* amx_scratch(std::size_t bytes_per_thread, int threads) {
+  thread_local AlignedBuffer<std::uint8_t> buffer;
+  std::size_t const need = bytes_per_thread * static_cast<std::size_t>(threads);
+  if (buffer.size() < need) buffer = AlignedBuffer<std::uint8_t>(need);
+  return buffer.data();
+}
+/// This worker's slot in amx_scratch: its OpenMP thread number, or 0 when the GEMM runs inline
+/// inside an enclosing parallel region (each of its threads then has its own buffer).
+inline std::size_t amx_slot(bool nested) {
+  return nested ? 0 : static_cast<std::size_t>(omp_get_thread_num());
+}
 inline void check_out(MatrixView<float> out, std::size_t rows, std::size_t cols, char const* op) {
   DFROT_THROW_IF(out.rows() != rows || out.cols() != cols, ShapeError, op, ": output is ",
                  out.rows(), "x", out.cols(), ", expected ", rows, "x", cols);
@@ -62,7 +91,7 @@ void over_panels(std::size_t n_panels, std::size_t work_per_panel, int n_threads
 /// out[t, o] = (s_a[t]·s_w[o]) · (Σ_k code[t,k]·(W[o,k]+8) − 8·Σ_k code[t,k] − offset[t]·Σ_k W[o,k]).
 /// The correction terms turn the unsigned-weight product back into Σ_k (code − offset)·W, which is
 /// exact for sym and asym codes of up to 8 bits (|Σ| < 2³¹ for K < 2²⁰). Every ISA level gives
-/// bit-identical results.
+/// bit-identical results; AMX runs from kAmxMinTokens tokens, fewer run on AVX-512 VNNI.
 /// \throws ShapeError when the activations' width differs from n_in or the output shape is wrong.
 inline void gemm_w4a4(QuantizedActivations const& a, PackedInt4Weights const& w,
                       MatrixView<float> out, int n_threads = 1) {
@@ -72,10 +101,17 @@ inline void gemm_w4a4(QuantizedActivations const& a, PackedInt4Weights const& w,
   if (a.n_rows == 0) return;
   cpu::IntGemmArgs const g{a.codes.data(), a.k_pad, a.scales.data(), a.offsets.data(),
                            a.code_sums.data(), &w, out.data(), out.row_stride()};
-  dispatch_isa<kIntGemmIsas>(active_isa(), [&]<Isa I>() {
+  dispatch_isa<kIntGemmIsas>(int_gemm_level(active_isa(), a.n_rows), [&]<Isa I>() {
+    std::uint8_t* scratch = nullptr;
+    std::size_t const scratch_bytes = cpu::amx::amx_scratch_bytes(w.k_pad());
+    bool const nested = omp_in_parallel() != 0;
+    if constexpr (I == Isa::kAmx) scratch = detail::amx_scratch(scratch_bytes, resolve_threads(n_threads));
     detail::over_panels(w.n_panels(), a.n_rows * w.k_pad() * kPanelRows, n_threads,
                         [&](std::size_t p0, std::size_t p1) {
-                          if constexpr (I == Isa::kAvx512Vnni) {
+                          if constexpr (I == Isa::kAmx) {
+                            cpu::amx::int_gemm<cpu::amx::HardwareTiles>(
+                                g, 0, a.n_rows, p0, p1, scratch + detail::amx_slot(nested) * scratch_bytes);
+                          } else if constexpr (I == Isa::kAvx512Vnni) {
                             cpu::avx512vnni::int_gemm(g, 0, a.n_rows, p0, p1);
                           } else if constexpr (I == Isa::kAvx2) {
                             cpu::avx2::int_gemm(g, 0, a.n_rows, p0, p1);
@@ -102,10 +138,17 @@ inline void gemm_w8a8(QuantizedActivations const& a, PackedInt8Weights const& w,
   if (a.n_rows == 0) return;
   cpu::Int8GemmArgs const g{a.codes.data(), a.k_pad, a.scales.data(), a.offsets.data(),
                             a.code_sums.data(), &w, out.data(), out.row_stride()};
-  dispatch_isa<kIntGemmIsas>(active_isa(), [&]<Isa I>() {
+  dispatch_isa<kIntGemmIsas>(int_gemm_level(active_isa(), a.n_rows), [&]<Isa I>() {
+    std::uint8_t* scratch = nullptr;
+    std::size_t const scratch_bytes = cpu::amx::amx_scratch_bytes(w.k_pad());
+    bool const nested = omp_in_parallel() != 0;
+    if constexpr (I == Isa::kAmx) scratch = detail::amx_scratch(scratch_bytes, resolve_threads(n_threads));
     detail::over_panels(w.n_panels(), a.n_rows * w.k_pad() * kPanelRows, n_threads,
                         [&](std::size_t p0, std::size_t p1) {
-                          if constexpr (I == Isa::kAvx512Vnni) {
+                          if constexpr (I == Isa::kAmx) {
+                            cpu::amx::int8_gemm<cpu::amx::HardwareTiles>(
+                                g, 0, a.n_rows, p0, p1, scratch + detail::amx_slot(nested) * scratch_bytes);
+                          } else if constexpr (I == Isa::kAvx512Vnni) {
                             cpu::avx512vnni::int8_gemm(g, 0, a.n_rows, p0, p1);
                           } else if constexpr (I == Isa::kAvx2) {
                             cpu::avx2::int8_gemm(g, 0, a.n_rows, p0, p1);

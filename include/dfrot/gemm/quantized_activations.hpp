@@ -18,12 +18,15 @@
 
 namespace dfrot::gemm {
 
+/// Codes per activation row are padded to a multiple of this (the AMX kernels' tile k).
+inline constexpr std::size_t kActivationRowAlign = 64;
+
 /// Token t's values are x̂[t, k] = scale[t]·(code[t, k] − offset[t]) with int8 codes:
 /// - symmetric b-bit: code = q ∈ [−2^(b−1), 2^(b−1)−1], offset 0;
 /// - asymmetric b ≤ 7: code = q ∈ [0, 2^b − 1], offset = zero point z;
 /// - asymmetric 8-bit: code = q − 128, offset = z − 128 (q ∈ [0, 255] does not fit int8).
-/// Rows are `k_pad` codes long (a multiple of 8) with zero padding, so the kernels never read past
-/// a row. `code_sums[t] = Σ_k code[t, k]` feeds the epilogue correction (see gemm.hpp).
+/// Rows are `k_pad` codes long (a multiple of 64: one AMX tile row, a whole number of the other
+/// kernels' 8-column octets) with zero padding, so no kernel reads past a row. `code_sums[t] = Σ_k code[t, k]` feeds the epilogue correction (see gemm.hpp).
 struct QuantizedActivations {
   std::size_t n_rows = 0;
   std::size_t n_cols = 0;
@@ -41,7 +44,7 @@ struct QuantizedActivations {
   void resize(std::size_t rows, std::size_t cols) {
     n_rows = rows;
     n_cols = cols;
-    k_pad = round_up(cols, kOctet);
+    k_pad = round_up(cols, kActivationRowAlign);
     if (codes.size() < rows * k_pad) codes = AlignedBuffer<std::int8_t>(rows * k_pad);
     scales.resize(rows);
     offsets.resize(rows);
