@@ -295,7 +295,7 @@ TEST_SUITE("gemm") {
     struct Shape {
       std::size_t m, n_out, n_in;
     };
-    for (Shape const sh : {Shape{1, 192, 576}, Shape{5, 17, 12}, Shape{9, 33, 172}}) {
+    for (Shape const sh : {Shape{1, 192, 576}, Shape{5, 17, 12}, Shape{9, 33, 172}, Shape{20, 300, 72}}) {
       std::size_t const m = sh.m, n_out = sh.n_out, n_in = sh.n_in;  // (lambdas capture these)
       PackedInt4Weights const w =
           PackedInt4Weights::from_quantized(quantized_weights(n_out, n_in, test::seed() + 7), "w");

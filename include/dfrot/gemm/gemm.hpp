@@ -71,6 +71,31 @@ inline std::uint8_t* amx_scratch(std::size_t bytes_per_thread, int threads) {
 inline std::size_t amx_slot(bool nested) {
   return nested ? 0 : static_cast<std::size_t>(omp_get_thread_num());
 }
+/// out = x · Wᵀ for weights that are cheap to widen to FP32 a block of rows at a time (prefill of
+/// the F16 and weight-only int4 GEMMs): widen(o0, rows, dst, ld) writes rows [o0, o0 + rows) of
+/// W as floats, `ld` ≥ width apart, and Eigen's SGEMM multiplies each block once for all tokens.
+template <class Widen>
+void gemm_widened(MatrixView<float const> x, std::size_t n_out, std::size_t n_in, std::size_t width,
+                  MatrixView<float> out, int n_threads, Widen&& widen) {
+  using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using Stride = Eigen::OuterStride<>;
+  auto const idx = [](std::size_t v) { return static_cast<Eigen::Index>(v); };
+  Eigen::Map<RowMatrix const, 0, Stride> const xm(x.data(), idx(x.rows()), idx(n_in),
+                                                  Stride(idx(x.row_stride())));
+  constexpr std::size_t kBlock = 256;  // a multiple of kPanelRows
+  std::size_t const n_blocks = (n_out + kBlock - 1) / kBlock;
+  parallel_for(n_blocks, n_threads, 1, [&](std::size_t b0, std::size_t b1) {
+    RowMatrix wb(idx(kBlock), idx(width));
+    for (std::size_t b = b0; b < b1; ++b) {
+      std::size_t const o0 = b * kBlock, rows = std::min(kBlock, n_out - o0);
+      widen(o0, rows, wb.data(), width);
+      Eigen::Map<RowMatrix, 0, Stride> om(out.data() + o0, idx(x.rows()), idx(rows),
+                                          Stride(idx(out.row_stride())));
+      om.noalias() = xm * wb.topLeftCorner(idx(rows), idx(n_in)).transpose();
+    }
+  });
+}
+
 inline void check_out(MatrixView<float> out, std::size_t rows, std::size_t cols, char const* op) {
   DFROT_THROW_IF(out.rows() != rows || out.cols() != cols, ShapeError, op, ": output is ",
                  out.rows(), "x", out.cols(), ", expected ", rows, "x", cols);
@@ -159,7 +184,13 @@ inline void gemm_w8a8(QuantizedActivations const& a, PackedInt8Weights const& w,
   });
 }
 
-/// out [tokens × n_out] = x · Ŵᵀ with Ŵ = s_w·W dequantized in registers (weight-only W4A16).
+/// Tokens up to which gemm_w4a16 dequantizes in registers (decode); above it, blocks of 256
+/// channels are widened to FP32 once per call and multiplied with Eigen's SGEMM (prefill: the
+/// in-register kernel re-widened every panel for each 4-token block, 0.73× Eigen at 512 tokens).
+inline constexpr std::size_t kW4A16DirectTokens = 8;
+
+/// out [tokens × n_out] = x · Ŵᵀ with Ŵ = s_w·W (weight-only W4A16): dequantized in registers
+/// for decode shapes, widened per block of channels for prefill (kW4A16DirectTokens).
 /// \throws ShapeError on a shape mismatch.
 inline void gemm_w4a16(MatrixView<float const> x, PackedInt4Weights const& w, MatrixView<float> out,
                        int n_threads = 1) {
@@ -167,6 +198,15 @@ inline void gemm_w4a16(MatrixView<float const> x, PackedInt4Weights const& w, Ma
                  x.cols(), " but the weights expect K=", w.n_in());
   detail::check_out(out, x.rows(), w.n_out(), "gemm_w4a16");
   if (x.rows() == 0) return;
+  if (x.rows() > kW4A16DirectTokens) {
+    detail::gemm_widened(x, w.n_out(), w.n_in(), w.k_pad(), out, n_threads,
+                         [&](std::size_t o0, std::size_t rows, float* dst, std::size_t ld) {
+                           for (std::size_t r = 0; r < rows; r += kPanelRows) {
+                             w.panel_to_float((o0 + r) / kPanelRows, dst + r * ld, ld);
+                           }
+                         });
+    return;
+  }
   cpu::W4A16Args const g{x.data(), x.row_stride(), &w, out.data(), out.row_stride()};
   dispatch_isa<kFloatGemmIsas>(active_isa(), [&]<Isa I>() {
     detail::over_panels(w.n_panels(), x.rows() * w.k_pad() * kPanelRows, n_threads,
@@ -207,24 +247,10 @@ inline void gemm_f16(MatrixView<float const> x, F16Matrix const& w, MatrixView<f
     });
     return;
   }
-  using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  using Stride = Eigen::OuterStride<>;
-  Eigen::Map<RowMatrix const, 0, Stride> const xm(x.data(), static_cast<Eigen::Index>(x.rows()),
-                                                  static_cast<Eigen::Index>(n_in),
-                                                  Stride(static_cast<Eigen::Index>(x.row_stride())));
-  constexpr std::size_t kBlock = 256;
-  std::size_t const n_blocks = (n_out + kBlock - 1) / kBlock;
-  parallel_for(n_blocks, n_threads, 1, [&](std::size_t b0, std::size_t b1) {
-    RowMatrix wb(static_cast<Eigen::Index>(kBlock), static_cast<Eigen::Index>(n_in));
-    for (std::size_t b = b0; b < b1; ++b) {
-      std::size_t const o0 = b * kBlock, rows = std::min(kBlock, n_out - o0);
-      for (std::size_t r = 0; r < rows; ++r) w.row_to_float(o0 + r, wb.row(static_cast<Eigen::Index>(r)).data());
-      Eigen::Map<RowMatrix, 0, Stride> om(out.data() + o0, static_cast<Eigen::Index>(x.rows()),
-                                          static_cast<Eigen::Index>(rows),
-                                          Stride(static_cast<Eigen::Index>(out.row_stride())));
-      om.noalias() = xm * wb.topRows(static_cast<Eigen::Index>(rows)).transpose();
-    }
-  });
+  detail::gemm_widened(x, n_out, n_in, w.cols(), out, n_threads,
+                       [&](std::size_t o0, std::size_t rows, float* dst, std::size_t ld) {
+                         for (std::size_t r = 0; r < rows; ++r) w.row_to_float(o0 + r, dst + r * ld);
+                       });
 }
 
 }  // namespace dfrot::gemm

@@ -145,6 +145,24 @@ class PackedInt4Weights {
     }
   }
 
+  /// Dequantizes panel p into 16 rows of k_pad() floats, `ld` ≥ k_pad() apart (row c = channel
+  /// 16p + c; zeros past n_in and for padding channels): scale·code, the products of value().
+  void panel_to_float(std::size_t p, float* rows, std::size_t ld) const {
+    std::uint8_t const* b = panel(p);
+    for (std::size_t c = 0; c < kPanelRows; ++c) {
+      std::size_t const o = p * kPanelRows + c;
+      float const s = o < n_out_ ? scales_[o] : 0.0f;
+      float* r = rows + c * ld;
+      for (std::size_t j = 0; j < k_pad() / kOctet; ++j) {
+        for (std::size_t q = 0; q < 4; ++q) {
+          std::uint8_t const byte = b[j * kBlockBytes + 4 * c + q];
+          r[8 * j + q] = s * static_cast<float>(static_cast<int>(byte & 0xF) - 8);
+          r[8 * j + 4 + q] = s * static_cast<float>(static_cast<int>(byte >> 4) - 8);
+        }
+      }
+    }
+  }
+
   /// Dequantized W[o, k] (tests and the fake-path comparison).
   float value(std::size_t o, std::size_t k) const {
     return scales_[o] * static_cast<float>(code(o, k));
