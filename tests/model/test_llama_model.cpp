@@ -60,14 +60,19 @@ TEST_SUITE("model") {
           m.forward(std::span<int const>(tokens).first(3), plain_cache, nullptr, without));
     float const* gate = nullptr;
     float const* attn = nullptr;
+    REQUIRE(ws.attention.size() == 1);
+    float const* const scores = ws.attention[0].scores.data();
     for (std::size_t t = 3; t < tokens.size(); ++t) {
       auto const step = std::span<int const>(tokens).subspan(t, 1);
       RowMatrixF const a = m.forward(step, ws_cache, nullptr, with_ws);
       CHECK(a == m.forward(step, plain_cache, nullptr, without));
+      REQUIRE(ws.attention.size() == 1);
       if (t > 3) {  // after the first decode step the 1-row buffers are never reallocated
         CHECK(ws.gate.data() == gate);
         CHECK(ws.attn.data() == attn);
       }
+      // The attention scores (1 × keys ≤ 8 floats) fit in the prefill's 3 × 3: never reallocated.
+      CHECK(ws.attention[0].scores.data() == scores);
       gate = ws.gate.data();
       attn = ws.attn.data();
       CHECK(ws.gate.rows() == 1);

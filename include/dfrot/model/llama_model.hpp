@@ -40,6 +40,13 @@ inline void rms_norm(Eigen::Ref<RowMatrixF const> const& x, Vector const& weight
 /// (Eigen's resize keeps the storage when the size does not change).
 struct ForwardWorkspace {
   RowMatrixF hn, q, k, v, attn, out, gate, up;
+  /// One attention thread's buffers: the scores of a block of query rows, the dequantized keys and
+  /// values of one KV head (packed int4 cache), a gathered prefix + rows run (segments). Vectors
+  /// keep their capacity, so a decode loop reallocates them only O(log n) times as the cache grows.
+  struct AttentionScratch {
+    std::vector<float> scores, k_deq, v_deq, k_run, v_run;
+  };
+  std::vector<AttentionScratch> attention;  ///< slot i: OpenMP thread i of the heads' loop
 };
 
 struct ForwardOptions {
@@ -174,7 +181,7 @@ class LlamaModel {
     h.key(l, view(k));
     h.value(l, view(v));
     cache.store(l, view_const(k), view_const(v), threads);
-    attention(q, cache, l, first, segments, threads, attn);
+    attention(q, cache, l, first, segments, threads, ws, attn);
     h.linear_input(l, LinearInput::kAttnOut, view(attn));
     if (h.stop_requested()) return false;
     linear(l, LinearInput::kAttnOut, view_const(attn), {view(out)}, threads);
@@ -293,7 +300,8 @@ class LlamaModel {
   // Grouped-query attention of the n new queries: the rows of each segment see its prefix and,
   // causally, the segment's own rows (stored at cache rows first + its row offset onwards).
   void attention(RowMatrixF const& q, KvCache const& cache, std::size_t layer, std::size_t first,
-                 std::span<SequenceSegment const> segments, int threads, RowMatrixF& out) const {
+                 std::span<SequenceSegment const> segments, int threads, ForwardWorkspace& ws,
+                 RowMatrixF& out) const {
     ModelConfig const& c = weights_.config;
     using Stride = Eigen::OuterStride<>;
     using ConstMap = Eigen::Map<RowMatrixF const, 0, Stride>;
@@ -311,15 +319,25 @@ class LlamaModel {
     constexpr Eigen::Index kRowBlock = 128;
     KvStore const& k_store = cache.keys_of(layer);
     KvStore const& v_store = cache.values_of(layer);
+    if (ws.attention.size() < static_cast<std::size_t>(threads)) ws.attention.resize(static_cast<std::size_t>(threads));
+    bool const nested = omp_in_parallel() != 0;  // then parallel_for runs inline, on slot 0
     parallel_for(c.n_heads, threads, 1, [&](std::size_t begin, std::size_t end) {
-      RowMatrixF scores(std::min(n, kRowBlock), static_cast<Eigen::Index>(longest));
+      ForwardWorkspace::AttentionScratch& scratch =
+          ws.attention[nested ? 0 : static_cast<std::size_t>(omp_get_thread_num())];
+      Eigen::Index const score_rows = std::min(n, kRowBlock);
+      scratch.scores.resize(static_cast<std::size_t>(score_rows) * longest);
+      Map scores(scratch.scores.data(), score_rows, static_cast<Eigen::Index>(longest),
+                 Stride(static_cast<Eigen::Index>(longest)));
       // A packed int4 store is read through this thread's dequantized copy of the current KV
       // head (each key dequantized once per thread and KV head, to the fake quantizer's exact
       // float values); a segment whose prefix is not adjacent to its rows gathers both into
       // one contiguous run.
-      std::vector<float> k_deq(k_store.quantized() ? static_cast<std::size_t>(total * d_h) : 0);
-      std::vector<float> v_deq(v_store.quantized() ? static_cast<std::size_t>(total * d_h) : 0);
-      std::vector<float> k_run, v_run;
+      std::vector<float>& k_deq = scratch.k_deq;
+      std::vector<float>& v_deq = scratch.v_deq;
+      k_deq.resize(k_store.quantized() ? static_cast<std::size_t>(total * d_h) : 0);
+      v_deq.resize(v_store.quantized() ? static_cast<std::size_t>(total * d_h) : 0);
+      std::vector<float>& k_run = scratch.k_run;
+      std::vector<float>& v_run = scratch.v_run;
       std::size_t deq_head = c.n_kv_heads;
       for (std::size_t head = begin; head < end; ++head) {
         std::size_t const kv_head = head / group;
