@@ -26,6 +26,9 @@
 //   BM_gemm_w4a4_decode_cold/<isa>/M/4096/4096: as above, weights cycled over ≥ 256 MiB.
 //   BM_quantize_activations_for_gemm/<isa>/M/K: the per-token 4-bit quantization in front of the
 //     integer GEMM; x_memcpy_equiv = t(memcpy of the float input) / t(ours).
+//   BM_hadamard_quantize_for_gemm/<isa>/M/K: the online Hadamard fused with that quantization
+//     (C4); x_hadamard = t(Hadamard alone) / t(fused), x_separate = t(Hadamard, then quantize) /
+//     t(fused).
 //   BM_gemm_w4a16/<isa>/M/N/K, BM_gemm_f16/<isa>/M/N/K: decode shapes and the lm_head
 //     (49152 × 576, M ∈ {1, 512}).
 //   BM_gemm_w8a8/<isa>/M/49152/576: the Q8 lm_head (`--dense q8`: int8 per-row weights, 8-bit sym
@@ -61,6 +64,7 @@
 #include "dfrot/gemm/gemm.hpp"
 #include "dfrot/gemm/packed_int4_weights.hpp"
 #include "dfrot/gemm/quantized_activations.hpp"
+#include "dfrot/hadamard/hadamard_transform.hpp"
 #include "dfrot/quant/quant_config.hpp"
 #include "dfrot/quant/rtn.hpp"
 #include "support/baselines.hpp"
@@ -303,6 +307,38 @@ void BM_quantize_activations_for_gemm(benchmark::State& state) {
   state.SetLabel(std::string(to_string(isa)));
 }
 
+/// The online Hadamard + per-token 4-bit quantization of a site (PERF_GOALS C4: ≤ 1.3× the
+/// Hadamard alone). Baselines in the same run, same ISA: the Hadamard alone in place on the rows
+/// (`x_hadamard` = t(Hadamard) / t(fused)) and the unfused pair the hooks ran before, Hadamard in
+/// place then quantize (`x_separate` = t(separate) / t(fused)).
+void BM_hadamard_quantize_for_gemm(benchmark::State& state) {
+  Isa const isa = static_cast<Isa>(state.range(0));
+  std::size_t const m = static_cast<std::size_t>(state.range(1));
+  std::size_t const k = static_cast<std::size_t>(state.range(2));
+  if (!isa_available(state, isa)) return;
+  hadamard::HadamardTransform const h(k);
+  std::vector<float> x = gaussian(m * k, 7, 1.0);
+  MatrixView<float> const xv(x.data(), m, k);
+  quant::QuantConfig const cfg = activation_config();
+  ScopedIsa const scope(isa);
+  gemm::QuantizedActivations a;
+  auto transform = [&](MatrixView<float> rows) { h.apply_rows(rows, hadamard::Transpose::kNo, 1); };
+  gemm::quantize_activations_for_gemm(xv, cfg, a, 1, transform);  // allocate once
+  // In place on x: an orthogonal transform keeps the rows' scale, so repeated calls stay finite.
+  double const hadamard_s = bench::median_seconds_per_call([&] { h.apply_rows(xv); });
+  double const separate_s = bench::median_seconds_per_call([&] {
+    h.apply_rows(xv);
+    gemm::quantize_activations_for_gemm(xv, cfg, a, 1);
+  });
+  double const s = timed_loop(state, [&] {
+    gemm::quantize_activations_for_gemm(xv, cfg, a, 1, transform);
+    benchmark::DoNotOptimize(a.codes.data());
+  });
+  state.counters["x_hadamard"] = hadamard_s / s;
+  state.counters["x_separate"] = separate_s / s;
+  state.SetLabel(std::string(to_string(isa)));
+}
+
 void BM_gemm_w4a16(benchmark::State& state) {
   Shape const sh = shape_of(state);
   if (!isa_available(state, sh.isa)) return;
@@ -404,6 +440,16 @@ void quantize_args(benchmark::internal::Benchmark* b) {
   }
 }
 
+/// The online Hadamard sizes of the default model (576 = 36·16 before o_proj, 1536 = 12·128
+/// before down_proj) and a power of two, at prefill and decode.
+void hadamard_quantize_args(benchmark::internal::Benchmark* b) {
+  for (std::int64_t isa : {kAvx2, static_cast<std::int64_t>(Isa::kAvx512)}) {
+    for (std::int64_t k : {kHidden, std::int64_t{1536}, std::int64_t{4096}}) {
+      for (std::int64_t m : {kPrefillTokens, std::int64_t{1}}) b->Args({isa, m, k});
+    }
+  }
+}
+
 /// Decode shapes and the lm_head (M = 1 on every level, M = 512 not on the scalar one).
 void float_args(benchmark::internal::Benchmark* b) {
   for (std::int64_t isa : {kScalar, kAvx2}) {
@@ -448,6 +494,10 @@ BENCHMARK(BM_gemm_w4a4_decode_cold)
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_quantize_activations_for_gemm)
     ->Apply(quantize_args)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_hadamard_quantize_for_gemm)
+    ->Apply(hadamard_quantize_args)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_gemm_w4a16)->Apply(float_args)->UseManualTime()->Unit(benchmark::kMicrosecond);

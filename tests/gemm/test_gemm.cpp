@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <span>
@@ -151,6 +152,53 @@ TEST_SUITE("gemm") {
     grouped.group_size = 4;
     QuantizedActivations a;
     CHECK_THROWS_AS(quantize_activations_for_gemm(xv, grouped, a), UsageError);
+  }
+
+  TEST_CASE("quantize_activations_for_gemm with a row transform equals transforming first, bit for bit") {
+    // A row-local transform that mixes columns (reverse, then a column-dependent scale), on rows
+    // spanning several of the fused blocks, from a strided input that must stay unchanged.
+    auto mix = [](MatrixView<float> rows) noexcept {
+      for (std::size_t r = 0; r < rows.rows(); ++r) {
+        float* v = rows.row(r);
+        std::reverse(v, v + rows.cols());
+        for (std::size_t k = 0; k < rows.cols(); ++k) v[k] *= 1.0f + static_cast<float>(k % 3);
+      }
+    };
+    for (std::size_t n : {std::size_t{40}, std::size_t{576}, std::size_t{1536}}) {
+      for (std::size_t m : {std::size_t{1}, std::size_t{3}, std::size_t{37}}) {
+        std::size_t const stride = n + 5;
+        std::vector<float> const x = gaussian(m * stride, test::seed() + n + m, 1.0, 0.3);
+        MatrixView<float const> xv(x.data(), m, n, stride);
+        std::vector<float> copy(m * n);
+        for (std::size_t t = 0; t < m; ++t) std::copy(xv.row(t), xv.row(t) + n, copy.data() + t * n);
+        mix(MatrixView<float>(copy.data(), m, n));
+        for (int bits : {4, 8}) {
+          for (auto sym : {quant::Symmetry::kSym, quant::Symmetry::kAsym}) {
+            CAPTURE(n);
+            CAPTURE(m);
+            CAPTURE(bits);
+            quant::QuantConfig const cfg = act_config(bits, sym, 0.9f);
+            QuantizedActivations fused, separate;
+            quantize_activations_for_gemm(xv, cfg, fused, 2, mix);
+            quantize_activations_for_gemm(MatrixView<float const>(copy.data(), m, n), cfg, separate);
+            REQUIRE(fused.k_pad == separate.k_pad);
+            CHECK(std::memcmp(fused.codes.data(), separate.codes.data(), m * fused.k_pad) == 0);
+            CHECK(fused.scales == separate.scales);
+            CHECK(fused.offsets == separate.offsets);
+            CHECK(fused.code_sums == separate.code_sums);
+          }
+        }
+        std::vector<float> const again = gaussian(m * stride, test::seed() + n + m, 1.0, 0.3);
+        CHECK(x == again);  // the input is read, not transformed in place
+      }
+    }
+    // A NaN is found after the transform and reported once, outside the parallel loop.
+    std::vector<float> x = gaussian(8 * 64, test::seed(), 1.0, 0.0);
+    x[3 * 64 + 7] = std::nanf("");
+    QuantizedActivations a;
+    CHECK_THROWS_AS(quantize_activations_for_gemm(MatrixView<float const>(x.data(), 8, 64),
+                                                  act_config(4, quant::Symmetry::kSym), a, 2, mix),
+                    NumericError);
   }
 
   TEST_CASE("gemm_w4a4: every ISA level equals the scalar level bit for bit and float64 within rounding") {

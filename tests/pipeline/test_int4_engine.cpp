@@ -59,7 +59,7 @@ struct Pair {
 /// measured on `tokens` by the FP32 transformed model).
 Pair fake_and_real(model::LlamaWeights w, pipeline::QuantScheme const& s, std::vector<int> const& tokens,
                    pipeline::DenseType dense, std::size_t decode = 0, double keep_ratio = 0,
-                   std::size_t* kept_rows = nullptr) {
+                   std::size_t* kept_rows = nullptr, bool fuse_online = false) {
   bool const tied = w.is_tied();
   auto const online = pipeline::transform_weights(w, s, 2);
   pipeline::QuantizedLinears codes;
@@ -115,7 +115,14 @@ Pair fake_and_real(model::LlamaWeights w, pipeline::QuantScheme const& s, std::v
   model::LlamaModel m(w, 512);
   m.set_linears(engine);
   m.set_kv_format(pipeline::kv_cache_format(w.config, s, nullptr));
-  pipeline::OnlineTransforms transforms(w.config, online);
+  pipeline::OnlineTransformOptions hook_online = online;
+  if (fuse_online) {
+    hook_online = engine->fuse_online_transforms(w.config, online);
+    CHECK(!hook_online.down_proj);
+    CHECK(!hook_online.o_proj);
+    CHECK(hook_online.qk == online.qk);
+  }
+  pipeline::OnlineTransforms transforms(w.config, hook_online);
   model::ForwardHooks* h = &transforms;
   std::unique_ptr<pipeline::MassiveTokenKeeper> keep;
   std::shared_ptr<pipeline::KeptTokens> kept;
@@ -205,6 +212,30 @@ TEST_SUITE("pipeline") {
     Pair const n = fake_and_real(w, paper_scheme(), tokens, pipeline::DenseType::kF32, 4, 1e6, &none);
     CHECK(none == 0);
     CHECK(test::relative_frobenius_error(n.real, q.real) <= 1e-6);
+  }
+
+  TEST_CASE("int4 engine: online Hadamards fused with the activation quantizer give the hooks' logits bit for bit") {
+    // d_ff 192 = 12·16 (a K-stage, as SmolLM2's 1536 = 12·128) and 256 (a power of two).
+    for (std::size_t ff : {std::size_t{192}, std::size_t{256}}) {
+      auto w = test::synthetic_llama(128, 2, 4, 2, ff, 64, test::seed() + 11);
+      w.tok_embeddings.row(5) *= 60.0f;  // a massive token for the kept-rows case
+      std::vector<int> const tokens = {1, 5, 9, 3, 31, 0, 7, 12, 40, 2, 5, 63, 17, 8, 21, 6};
+      for (int a_bits : {4, 8, 16}) {
+        for (double keep : {0.0, 8.0}) {
+          CAPTURE(ff);
+          CAPTURE(a_bits);
+          CAPTURE(keep);
+          pipeline::QuantScheme s = paper_scheme(a_bits);
+          model::LlamaWeights rotated = w;
+          auto const online = pipeline::transform_weights(rotated, s, 1);
+          REQUIRE(online.down_proj);  // both online sites are exercised
+          REQUIRE(online.o_proj);
+          Pair const hooks = fake_and_real(w, s, tokens, pipeline::DenseType::kF32, 4, keep);
+          Pair const fused = fake_and_real(w, s, tokens, pipeline::DenseType::kF32, 4, keep, nullptr, true);
+          CHECK((fused.real.array() == hooks.real.array()).all());
+        }
+      }
+    }
   }
 
   TEST_CASE("int4 engine: unsupported schemes are refused with the reason") {

@@ -96,6 +96,53 @@ TEST_SUITE("quant") {
     }
   }
 
+  TEST_CASE("quantize activations: the SIMD levels' reciprocal division gives the scalar division's codes") {
+    // Rows whose scale is set by one large value m (sym: scale = m / 7 for 4 bits) and whose other
+    // values sit on and one ulp beside the half-integers of that scale, where x/scale and
+    // x·(1/scale) could round to different codes; m sweeps exponents across the reciprocal
+    // path's limits [2⁻⁶⁴, 2⁶⁴] (and denormal rows) and significands near all ones.
+    std::size_t const n = 256;
+    std::vector<float> x;
+    std::size_t rows = 0;
+    Rng rng(test::seed());
+    for (int e = -140; e <= 80; e += 3) {
+      for (float sig : {1.0f, 1.9999999f, 1.75f, 1.3333334f, static_cast<float>(1.0 + rng.uniform())}) {
+        float const m = std::ldexp(sig, e);
+        if (!(m > 0.0f) || !std::isfinite(m)) continue;
+        float const scale = m / 7.0f;
+        x.push_back(m);
+        for (std::size_t c = 1; c < n; ++c) {
+          float const half = (static_cast<float>(static_cast<int>(c % 15) - 7) + 0.5f) * scale;
+          int const side = static_cast<int>(c / 15 % 3) - 1;  // below, on, above
+          float const v = side == 0 ? half : std::nextafter(half, side * HUGE_VALF);
+          x.push_back(std::abs(v) <= m ? v : half);
+        }
+        ++rows;
+      }
+    }
+    MatrixView<float const> const xv(x.data(), rows, n);
+    for (int bits : {4, 8}) {
+      for (Symmetry s : {Symmetry::kSym, Symmetry::kAsym}) {
+        CAPTURE(bits);
+        auto const cfg = make_cfg(bits, s, 0, 1.0f);
+        std::vector<float> ref(rows * n);
+        QuantizedTensor ref_q;
+        {
+          ScopedIsa scalar(Isa::kScalar);
+          fake_quantize_activations(xv, MatrixView<float>(ref.data(), rows, n), cfg);
+          ref_q = quantize_activations(xv, cfg);
+        }
+        test::for_each_isa([&](Isa isa) {
+          CAPTURE(to_string(isa));
+          std::vector<float> out(rows * n);
+          fake_quantize_activations(xv, MatrixView<float>(out.data(), rows, n), cfg);
+          CHECK(same_bits(out, ref));
+          CHECK(quantize_activations(xv, cfg).data == ref_q.data);
+        });
+      }
+    }
+  }
+
   TEST_CASE("fake_quantize_activations: matches the float64 reference away from rounding ties") {
     std::size_t const rows = 9, n = 256;
     for (std::size_t group : {0u, 64u}) {

@@ -184,7 +184,10 @@ class HadamardTransform {
     std::size_t const blocks = n_ / block_;
     dispatch_isa<cpu::kHadamardIsas>(active_isa(), [&]<Isa I>() {
       parallel_for(rows.rows(), n_threads, 8, [&](std::size_t begin, std::size_t end) {
-        std::vector<T> scratch(2 * std::max<std::size_t>(k0_, 1) * 16);
+        // Per thread and reused: the fused Hadamard + quantize calls this once per row block.
+        thread_local std::vector<T> scratch;
+        std::size_t const need = 2 * std::max<std::size_t>(k0_, 1) * 16;
+        if (scratch.size() < need) scratch.resize(need);
         for (std::size_t r = begin; r < end; ++r) {
           for (std::size_t b = 0; b < blocks; ++b) {
             cpu::Kernels<I, T>::hadamard_row(rows.row(r) + b * block_, block_, k0_, levels_, signs,

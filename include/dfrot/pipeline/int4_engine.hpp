@@ -7,6 +7,7 @@
 #include <array>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -16,10 +17,12 @@
 #include <Eigen/Core>
 
 #include "dfrot/gemm/gemm.hpp"
+#include "dfrot/hadamard/hadamard_transform.hpp"
 #include "dfrot/model/kv_cache.hpp"
 #include "dfrot/model/linear_layers.hpp"
 #include "dfrot/model/llama_weights.hpp"
 #include "dfrot/pipeline/massive_token_keeping.hpp"
+#include "dfrot/pipeline/online_transforms.hpp"
 #include "dfrot/pipeline/quant_scheme.hpp"
 #include "dfrot/pipeline/quantized_linears.hpp"
 #include "dfrot/pipeline/skew_plan.hpp"
@@ -214,15 +217,38 @@ class Int4Linears final : public model::LinearLayers {
     }
     auto const first = first_linear(site);
     quant::QuantConfig const& cfg = act_[layer][static_cast<std::size_t>(site)];
+    std::optional<hadamard::HadamardTransform> const& t = site_transform_[static_cast<std::size_t>(site)];
+    DFROT_THROW_IF(t && t->size() != x.cols(), ShapeError, "int4 engine: the ", t->size(),
+                   "-point online transform of blk.", layer, " gets ", x.cols(), "-wide rows");
     if (cfg.bits >= 16) {
+      MatrixView<float const> in = x;
+      if (t) in = transformed_copy(*t, x, transformed_, n_threads);
       for (std::size_t i = 0; i < outs.size(); ++i)
-        gemm::gemm_w4a16(x, layers_[layer][first + i], outs[i], n_threads);
+        gemm::gemm_w4a16(in, layers_[layer][first + i], outs[i], n_threads);
       return;
     }
-    gemm::quantize_activations_for_gemm(x, cfg, codes_, n_threads);
+    if (t) {
+      gemm::quantize_activations_for_gemm(x, cfg, codes_, n_threads, [&](MatrixView<float> rows) {
+        t->apply_rows(rows, hadamard::Transpose::kNo, 1);
+      });
+    } else {
+      gemm::quantize_activations_for_gemm(x, cfg, codes_, n_threads);
+    }
     for (std::size_t i = 0; i < outs.size(); ++i)
       gemm::gemm_w4a4(codes_, layers_[layer][first + i], outs[i], n_threads);
-    if (kept_ && kept_->any) apply_kept_rows(layer, first, x, outs, n_threads);
+    if (kept_ && kept_->any) apply_kept_rows(layer, first, x, t ? &*t : nullptr, outs, n_threads);
+  }
+
+  /// Takes the online Hadamards of the linear inputs (before o_proj and down_proj) over from the
+  /// hooks: each is then applied to a block of rows while it is quantized, in one pass (PERF_GOALS
+  /// C4), with the same codes as the hook followed by the quantizer. Returns the options the hooks
+  /// still apply (R3 on queries and keys); hooks and engine must not both apply a site's transform.
+  OnlineTransformOptions fuse_online_transforms(model::ModelConfig const& c,
+                                                OnlineTransformOptions o) {
+    if (o.o_proj) site_transform_[static_cast<std::size_t>(model::LinearInput::kAttnOut)].emplace(c.hidden);
+    if (o.down_proj) site_transform_[static_cast<std::size_t>(model::LinearInput::kDown)].emplace(c.intermediate);
+    o.o_proj = o.down_proj = false;
+    return o;
   }
 
   /// Rows marked in `kept` (MassiveTokenKeeper) run weight-only (W4A16) instead of W4A4.
@@ -263,8 +289,22 @@ class Int4Linears final : public model::LinearLayers {
     return 0;
   }
 
-  // Recomputes the kept rows of every output with the W4A16 kernel (few rows: gathered).
+  // x·Tᵀ row by row into `buffer` (the weight-only path's input when the engine owns T).
+  static MatrixView<float const> transformed_copy(hadamard::HadamardTransform const& t,
+                                                  MatrixView<float const> x,
+                                                  model::RowMatrix& buffer, int n_threads) {
+    buffer.resize(static_cast<Eigen::Index>(x.rows()), static_cast<Eigen::Index>(x.cols()));
+    for (std::size_t r = 0; r < x.rows(); ++r)
+      std::copy(x.row(r), x.row(r) + x.cols(), buffer.row(static_cast<Eigen::Index>(r)).data());
+    MatrixView<float> const v(buffer.data(), x.rows(), x.cols());
+    t.apply_rows(v, hadamard::Transpose::kNo, n_threads);
+    return v;
+  }
+
+  // Recomputes the kept rows of every output with the W4A16 kernel (few rows: gathered, then
+  // transformed when the engine owns the site's online transform).
   void apply_kept_rows(std::size_t layer, std::size_t first, MatrixView<float const> x,
+                       hadamard::HadamardTransform const* t,
                        std::span<MatrixView<float> const> outs, int n_threads) const {
     std::vector<std::size_t> rows;
     for (std::size_t r = 0; r < x.rows(); ++r)
@@ -273,6 +313,7 @@ class Int4Linears final : public model::LinearLayers {
     for (std::size_t i = 0; i < rows.size(); ++i)
       std::copy(x.row(rows[i]), x.row(rows[i]) + x.cols(), in.row(static_cast<Eigen::Index>(i)).data());
     MatrixView<float const> const in_view(in.data(), rows.size(), x.cols());
+    if (t) t->apply_rows(MatrixView<float>(in.data(), rows.size(), x.cols()));
     for (std::size_t i = 0; i < outs.size(); ++i) {
       model::RowMatrix out(static_cast<Eigen::Index>(rows.size()), static_cast<Eigen::Index>(outs[i].cols()));
       gemm::gemm_w4a16(in_view, layers_[layer][first + i],
@@ -290,6 +331,8 @@ class Int4Linears final : public model::LinearLayers {
   model::RowMatrix head_transform_;
   mutable gemm::QuantizedActivations codes_;  ///< one forward at a time (LinearLayers contract)
   mutable model::RowMatrix head_input_;
+  mutable model::RowMatrix transformed_;  ///< weight-only input after an engine-owned transform
+  std::array<std::optional<hadamard::HadamardTransform>, 4> site_transform_;  ///< by LinearInput
   std::shared_ptr<KeptTokens const> kept_;
 };
 

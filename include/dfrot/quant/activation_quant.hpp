@@ -34,11 +34,14 @@ inline std::size_t activation_group(QuantConfig const& cfg, std::size_t n_cols,
   return group_columns(cfg, n_cols, where);
 }
 
-/// Runs the dispatched kernel over all rows; throws NumericError on non-finite input.
+/// Runs the dispatched kernel over all rows (inline when called inside a parallel region) and
+/// returns how many rows hold NaN or Inf; never throws (cfg and gs were validated by the caller),
+/// so callers may run it from their own parallel loops.
 template <cpu::ActMode kMode>
-void run_activation_kernel(MatrixView<float const> x, QuantConfig const& cfg, std::size_t gs,
-                           float* fake, std::size_t sfake, std::uint8_t* codes, std::size_t scodes,
-                           float* scales, float* zeros, int n_threads, std::string_view where) {
+std::size_t activation_kernel_rows(MatrixView<float const> x, QuantConfig const& cfg,
+                                   std::size_t gs, float* fake, std::size_t sfake,
+                                   std::uint8_t* codes, std::size_t scodes, float* scales,
+                                   float* zeros, int n_threads) noexcept {
   Grid<float> const g = make_grid<float>(cfg.bits, cfg.symmetry);
   bool const asym = cfg.symmetry == Symmetry::kAsym;
   bool const include_zero = cfg.granularity == Granularity::kPerRow;
@@ -60,8 +63,18 @@ void run_activation_kernel(MatrixView<float const> x, QuantConfig const& cfg, st
       n_bad += bad;
     });
   });
-  DFROT_THROW_IF(n_bad.load() != 0, NumericError, where, ": input contains NaN or Inf in ",
-                 n_bad.load(), " of ", x.rows(), " rows");
+  return n_bad.load();
+}
+
+/// activation_kernel_rows, throwing NumericError on non-finite input.
+template <cpu::ActMode kMode>
+void run_activation_kernel(MatrixView<float const> x, QuantConfig const& cfg, std::size_t gs,
+                           float* fake, std::size_t sfake, std::uint8_t* codes, std::size_t scodes,
+                           float* scales, float* zeros, int n_threads, std::string_view where) {
+  std::size_t const n_bad = activation_kernel_rows<kMode>(x, cfg, gs, fake, sfake, codes, scodes,
+                                                          scales, zeros, n_threads);
+  DFROT_THROW_IF(n_bad != 0, NumericError, where, ": input contains NaN or Inf in ", n_bad,
+                 " of ", x.rows(), " rows");
 }
 
 }  // namespace detail
@@ -131,6 +144,17 @@ inline void quantize_activations_to_bytes(MatrixView<float const> x, QuantConfig
   detail::run_activation_kernel<cpu::ActMode::kBytes>(x, cfg, gs, nullptr, 0, codes.data(),
                                                       codes.row_stride(), scales, zeros,
                                                       n_threads, kWhere);
+}
+
+/// quantize_activations_to_bytes for callers that run it inside their own parallel loop: one
+/// thread, per-token (kPerRow) only, and the number of rows holding NaN or Inf is returned instead
+/// of thrown. \pre validate(cfg) passed, cfg.granularity == kPerRow, codes is as large as x.
+inline std::size_t quantize_activation_rows_to_bytes(MatrixView<float const> x,
+                                                     QuantConfig const& cfg,
+                                                     MatrixView<std::uint8_t> codes, float* scales,
+                                                     float* zeros) noexcept {
+  return detail::activation_kernel_rows<cpu::ActMode::kBytes>(
+      x, cfg, x.cols(), nullptr, 0, codes.data(), codes.row_stride(), scales, zeros, 1);
 }
 
 /// Fused dynamic quantize + pack (see quantize_activations_into).

@@ -22,6 +22,12 @@ namespace dfrot::quant::cpu::avx2 {
 /// 8-lane float ops (maxps/minps semantics match max_like_simd/min_like_simd).
 struct Ops : simd::avx2::Vec<float> {
   static DFROT_FORCEINLINE Reg div(Reg a, Reg b) { return _mm256_div_ps(a, b); }
+  /// a / b from r = 1/b: one product and an FMA correction (see act_group).
+  static DFROT_FORCEINLINE Reg div_by_reciprocal(Reg a, Reg b, Reg r) {
+    Reg const y = _mm256_mul_ps(a, r);
+    // y − (y·b − a)·r rather than y + (a − y·b)·r: the same value, and a zero keeps its sign.
+    return _mm256_fnmadd_ps(_mm256_fmsub_ps(y, b, a), r, y);
+  }
   static DFROT_FORCEINLINE Reg min(Reg a, Reg b) { return _mm256_min_ps(a, b); }
   static DFROT_FORCEINLINE Reg max(Reg a, Reg b) { return _mm256_max_ps(a, b); }
   static DFROT_FORCEINLINE Reg round_even(Reg a) {

@@ -26,6 +26,12 @@ struct Ops : simd::avx512::Vec<float> {
     return _mm512_mask_cvtps_epi32(_mm512_setzero_si512(), 0xFFFF, a);
   }
   static DFROT_FORCEINLINE Reg div(Reg a, Reg b) { return _mm512_div_ps(a, b); }
+  /// a / b from r = 1/b: one product and an FMA correction (see act_group).
+  static DFROT_FORCEINLINE Reg div_by_reciprocal(Reg a, Reg b, Reg r) {
+    Reg const y = _mm512_mul_ps(a, r);
+    // y − (y·b − a)·r rather than y + (a − y·b)·r: the same value, and a zero keeps its sign.
+    return _mm512_fnmadd_ps(_mm512_fmsub_ps(y, b, a), r, y);
+  }
   static DFROT_FORCEINLINE Reg min(Reg a, Reg b) { return _mm512_mask_min_ps(a, 0xFFFF, a, b); }
   static DFROT_FORCEINLINE Reg max(Reg a, Reg b) { return _mm512_mask_max_ps(a, 0xFFFF, a, b); }
   static DFROT_FORCEINLINE Reg round_even(Reg a) {

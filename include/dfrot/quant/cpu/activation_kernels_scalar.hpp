@@ -15,6 +15,8 @@ namespace dfrot::quant::cpu::scalar {
 /// One-lane ops with the same interface as the AVX2 / AVX-512 ops.
 struct Ops : simd::scalar::Vec<float> {
   static Reg div(Reg a, Reg b) { return a / b; }
+  /// The oracle divides: the SIMD levels' reciprocal form must reproduce its codes.
+  static Reg div_by_reciprocal(Reg a, Reg b, Reg) { return a / b; }
   static Reg min(Reg a, Reg b) { return min_like_simd(a, b); }
   static Reg max(Reg a, Reg b) { return max_like_simd(a, b); }
   static Reg round_even(Reg a) { return round_half_even(a); }
