@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "dfrot/core/rng.hpp"
@@ -48,6 +49,31 @@ bool same_bits(std::vector<float> const& a, std::vector<float> const& b) {
   return a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
+/// Quantizes x on the scalar level, checks that every ISA level reproduces its fake-quant output,
+/// packed codes, scales and zero points bit for bit, and returns the scalar results.
+std::pair<std::vector<float>, QuantizedTensor> check_every_level_equals_scalar(
+    MatrixView<float const> xv, QuantConfig const& cfg) {
+  std::size_t const rows = xv.rows(), n = xv.cols();
+  std::vector<float> ref(rows * n);
+  QuantizedTensor ref_q;
+  {
+    ScopedIsa scalar(Isa::kScalar);
+    fake_quantize_activations(xv, MatrixView<float>(ref.data(), rows, n), cfg);
+    ref_q = quantize_activations(xv, cfg);
+  }
+  test::for_each_isa([&](Isa isa) {
+    CAPTURE(to_string(isa));
+    std::vector<float> out(rows * n);
+    fake_quantize_activations(xv, MatrixView<float>(out.data(), rows, n), cfg);
+    CHECK(same_bits(out, ref));
+    auto const q = quantize_activations(xv, cfg);
+    CHECK(q.data == ref_q.data);
+    CHECK(same_bits(q.scales, ref_q.scales));
+    CHECK(same_bits(q.zeros, ref_q.zeros));
+  });
+  return {std::move(ref), std::move(ref_q)};
+}
+
 }  // namespace
 
 TEST_SUITE("quant") {
@@ -65,24 +91,7 @@ TEST_SUITE("quant") {
               std::size_t const stride = n + 3;
               auto const x = random_matrix(rows, stride, test::seed() + n * 31 + group);
               MatrixView<float const> xv(x.data(), rows, n, stride);
-              auto const cfg = make_cfg(bits, s, group, clip);
-              std::vector<float> ref(rows * n);
-              QuantizedTensor ref_q;
-              {
-                ScopedIsa scalar(Isa::kScalar);
-                fake_quantize_activations(xv, MatrixView<float>(ref.data(), rows, n), cfg);
-                ref_q = quantize_activations(xv, cfg);
-              }
-              test::for_each_isa([&](Isa isa) {
-                CAPTURE(to_string(isa));
-                std::vector<float> out(rows * n);
-                fake_quantize_activations(xv, MatrixView<float>(out.data(), rows, n), cfg);
-                CHECK(same_bits(out, ref));
-                auto const q = quantize_activations(xv, cfg);
-                CHECK(q.data == ref_q.data);
-                CHECK(same_bits(q.scales, ref_q.scales));
-                CHECK(same_bits(q.zeros, ref_q.zeros));
-              });
+              auto const [ref, ref_q] = check_every_level_equals_scalar(xv, make_cfg(bits, s, group, clip));
               // The packed codes dequantize to exactly the fake-quant output.
               bool all_equal = true;
               for (std::size_t r = 0; r < rows; ++r)
@@ -124,21 +133,7 @@ TEST_SUITE("quant") {
     for (int bits : {4, 8}) {
       for (Symmetry s : {Symmetry::kSym, Symmetry::kAsym}) {
         CAPTURE(bits);
-        auto const cfg = make_cfg(bits, s, 0, 1.0f);
-        std::vector<float> ref(rows * n);
-        QuantizedTensor ref_q;
-        {
-          ScopedIsa scalar(Isa::kScalar);
-          fake_quantize_activations(xv, MatrixView<float>(ref.data(), rows, n), cfg);
-          ref_q = quantize_activations(xv, cfg);
-        }
-        test::for_each_isa([&](Isa isa) {
-          CAPTURE(to_string(isa));
-          std::vector<float> out(rows * n);
-          fake_quantize_activations(xv, MatrixView<float>(out.data(), rows, n), cfg);
-          CHECK(same_bits(out, ref));
-          CHECK(quantize_activations(xv, cfg).data == ref_q.data);
-        });
+        check_every_level_equals_scalar(xv, make_cfg(bits, s, 0, 1.0f));
       }
     }
   }
