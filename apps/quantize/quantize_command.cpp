@@ -14,7 +14,12 @@
 #include "common/prepare.hpp"
 #include "common/quant_flags.hpp"
 #include "common/report.hpp"
+#include "common/peak_memory.hpp"
+#include "common/stopwatch.hpp"
+#include "dfrot/io/file_read.hpp"
+#include "dfrot/model/gguf_layer_source.hpp"
 #include "dfrot/pipeline/model_file.hpp"
+#include "dfrot/pipeline/streamed_quantize.hpp"
 
 namespace dfrot::app {
 
@@ -27,7 +32,69 @@ struct QuantizeOptions {
   std::size_t max_positions = 2048;
   std::string format = "int4";
   std::string dense = "f16";
+  std::string pipeline = "auto";
+  bool resume = false;
 };
+
+/// Whether `model` can be read layer by layer (a GGUF file; HF and llama2.c load whole).
+bool streamable_source(std::string const& model) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(model, ec) && io::starts_with_magic(model, "GGUF");
+}
+
+int quantize_streamed(QuantizeOptions const& o, pipeline::QuantScheme const& scheme,
+                      CommonOptions const& common) {
+  auto const t0 = std::chrono::steady_clock::now();
+  model::GgufLayerSource src(o.model);
+  double const load_s = seconds_since(t0);
+  DFROT_THROW_IF(!src.tokenizer(), UsageError, "model '", o.model, "' carries no tokenizer");
+  std::fprintf(stderr, "model: %s (%s), %.2f GB stored, opened in %.1f s (streamed: one layer at a time)\n"
+               "scheme: %s\n", o.model.c_str(), model::describe(src.config()).c_str(),
+               double(src.stored_bytes()) / 1e9, load_s, scheme.describe().c_str());
+  pipeline::QuantizedModelInfo info;
+  info.scheme = scheme;
+  info.dense = pipeline::parse_dense_type(o.dense);
+  info.chat_template = read_chat_template(o.model);
+  pipeline::StreamedQuantizeOptions so;
+  so.n_threads = common.n_threads;
+  so.resume = o.resume;
+  std::size_t fresh_done = 0;
+  double fresh_start = 0;
+  so.progress = [&](pipeline::StreamedProgress const& p) {
+    if (p.layer == 0) {
+      std::fprintf(stderr, "embeddings + lm_head: %.1f s\n", p.seconds);
+      fresh_start = p.seconds;
+      return;
+    }
+    if (p.resumed) {
+      fresh_start = p.seconds;
+    } else {
+      ++fresh_done;
+    }
+    double const per_layer = fresh_done ? (p.seconds - fresh_start) / double(fresh_done) : 0;
+    std::fprintf(stderr, "\rquantize: layer %zu/%zu%s  %6.0f s  ETA %6.0f s  peak RSS %.2f GB   ",
+                 p.layer, p.n_layers, p.resumed ? " (resumed)" : "", p.seconds,
+                 per_layer * double(p.n_layers - p.layer), double(peak_rss_bytes()) / 1e9);
+    std::fflush(stderr);
+  };
+  pipeline::StreamedQuantizeReport const r =
+      pipeline::quantize_streamed(src, *src.tokenizer(), o.output, info, so);
+  std::fprintf(stderr, "\n%s: %.1f MB%s\n", o.output.c_str(), double(r.file_bytes) / 1e6,
+               r.layers_resumed ? str_cat(", ", r.layers_resumed, " layers resumed").c_str() : "");
+  Report report({"scheme", "pipeline", "output", "bytes", "load_s", "transform_s", "quantize_s",
+                 "write_s", "peak_rss_MB"});
+  report.set("model", o.model);
+  report.set("seed", scheme.seed);
+  report.set("threads", common.n_threads);
+  report.set("layers_resumed", r.layers_resumed);
+  report.set("timing", "streamed: transform_s is the embeddings and lm_head, quantize_s every layer "
+                       "(read, transform, RTN, pack, write)");
+  report.add_row({scheme.describe(), "streamed", o.output, std::filesystem::file_size(o.output), load_s,
+                  r.dense_seconds, r.layers_seconds, nullptr, double(peak_rss_bytes()) / 1e6});
+  report.print(common.json);
+  return 0;
+}
+
 }  // namespace
 
 CommandAction add_quantize_command(CLI::App& sub, CommonOptions& common) {
@@ -51,6 +118,14 @@ CommandAction add_quantize_command(CLI::App& sub, CommonOptions& common) {
   sub.add_option("-c,--ctx-size", o->max_positions, "positions the model is prepared for")
       ->check(CLI::Range(std::size_t{1}, model::kMaxPositions))
       ->capture_default_str();
+  sub.add_option("--pipeline", o->pipeline,
+                 "streamed: read, transform, quantize and write one layer at a time (memory: the "
+                 "embeddings plus one layer; GGUF source, RTN, --format int4); in-memory: load the "
+                 "whole FP32 model (GPTQ, --auto-asym, any source); auto: streamed when possible")
+      ->check(CLI::IsMember({"auto", "streamed", "in-memory"}))
+      ->capture_default_str();
+  sub.add_flag("--resume", o->resume,
+               "streamed: continue OUT.partial left by an interrupted run with the same settings");
   QuantFlags const flags = add_quant_flags(sub);
   return [o, flags, &common]() {
     DFROT_THROW_IF(pipeline::read_quantized_model_info(o->model).has_value(), UsageError,
@@ -59,6 +134,17 @@ CommandAction add_quantize_command(CLI::App& sub, CommonOptions& common) {
     std::error_code ec;
     DFROT_THROW_IF(std::filesystem::equivalent(o->model, o->output, ec), UsageError, "--output '",
                    o->output, "' would overwrite the input model");
+    std::string const stream_why =
+        o->format != "int4" ? std::string("--format f32 is written from the whole model")
+        : !streamable_source(o->model) ? std::string("the model is not a GGUF file")
+        : !o->tokenizer.empty() ? std::string("--tokenizer is given")
+                                : pipeline::streamed_quantize_unsupported(scheme);
+    DFROT_THROW_IF(o->pipeline == "streamed" && !stream_why.empty(), UsageError,
+                   "--pipeline streamed: ", stream_why, " (use --pipeline in-memory)");
+    bool const streamed = o->pipeline != "in-memory" && stream_why.empty();
+    DFROT_THROW_IF(o->resume && !streamed, UsageError, "--resume continues a streamed run only (",
+                   o->pipeline == "in-memory" ? std::string("--pipeline in-memory") : stream_why, ")");
+    if (streamed) return quantize_streamed(*o, scheme, common);
     auto const t0 = std::chrono::steady_clock::now();
     LoadedModel loaded = load_model(o->model, o->tokenizer, o->max_positions);
     double const load_s =
@@ -91,7 +177,8 @@ CommandAction add_quantize_command(CLI::App& sub, CommonOptions& common) {
     }
     double const write_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-    Report report({"scheme", "output", "bytes", "transform_s", "quantize_s", "write_s"});
+    Report report({"scheme", "pipeline", "output", "bytes", "load_s", "transform_s", "quantize_s",
+                   "write_s", "peak_rss_MB"});
     report.set("model", o->model);
     report.set("seed", scheme.seed);
     report.set("threads", common.n_threads);
@@ -101,8 +188,9 @@ CommandAction add_quantize_command(CLI::App& sub, CommonOptions& common) {
       report.set("gptq_hessian_s", prepared.gptq.hessian_seconds);
       report.set("gptq_solve_s", prepared.gptq.solve_seconds);
     }
-    report.add_row({scheme.describe(), o->output, std::filesystem::file_size(o->output),
-                    prepared.transform_seconds, prepared.quantize_seconds, write_s});
+    report.add_row({scheme.describe(), "in-memory", o->output, std::filesystem::file_size(o->output),
+                    load_s, prepared.transform_seconds, prepared.quantize_seconds, write_s,
+                    double(peak_rss_bytes()) / 1e6});
     report.print(common.json);
     return 0;
   };

@@ -19,6 +19,7 @@
 #include "dfrot/io/hf_tokenizer.hpp"
 #include "dfrot/io/llama2c.hpp"
 #include "dfrot/io/llama_checkpoint.hpp"
+#include "dfrot/io/llama_gguf_keys.hpp"
 #include "dfrot/io/mapped_file.hpp"
 #include "dfrot/io/npy.hpp"
 #include "dfrot/io/safetensors.hpp"

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "dfrot/model/forward_hooks.hpp"
+#include "dfrot/model/gguf_layer_source.hpp"
 #include "dfrot/model/kv_cache.hpp"
 #include "dfrot/model/linear_layers.hpp"
 #include "dfrot/model/llama_model.hpp"

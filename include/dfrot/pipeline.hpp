@@ -19,3 +19,4 @@
 #include "dfrot/pipeline/quantized_model.hpp"
 #include "dfrot/pipeline/rotate_model.hpp"
 #include "dfrot/pipeline/skew_plan.hpp"
+#include "dfrot/pipeline/streamed_quantize.hpp"

@@ -224,6 +224,11 @@ class GgufFile {
     return file_.bytes().subspan(data_offset_ + t.offset, t.n_bytes);
   }
 
+  /// Drops a tensor's pages from the resident set once it has been read (MappedFile::release).
+  void release(GgufTensorInfo const& t) const noexcept {
+    file_.release(data_offset_ + t.offset, t.n_bytes);
+  }
+
   /// Dequantizes a tensor to float ([n_elements], row-major in shape() order).
   /// \throws FormatError naming the file and tensor for unsupported types.
   std::vector<float> read_f32(GgufTensorInfo const& t) const {

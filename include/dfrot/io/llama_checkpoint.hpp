@@ -168,6 +168,22 @@ inline void check_finite(Tensor const& t, std::string const& name, std::string c
 
 }  // namespace detail
 
+/// Checks that a tokenizer fits a vocabulary of `vocab` rows (counts, special ids).
+/// \throws FormatError naming `where`.
+inline void validate_tokenizer(TokenizerData const& tk, std::size_t vocab, std::string const& where) {
+  std::size_t const n = tk.tokens.size();
+  DFROT_THROW_IF(n == 0 || n > vocab, FormatError, where, ": tokenizer has ", n,
+                 " tokens but the model's vocabulary is ", vocab);
+  DFROT_THROW_IF(!tk.scores.empty() && tk.scores.size() != n, FormatError, where,
+                 ": tokenizer has ", tk.scores.size(), " scores for ", n, " tokens");
+  DFROT_THROW_IF(tk.token_types.size() != n, FormatError, where, ": tokenizer has ",
+                 tk.token_types.size(), " token types for ", n, " tokens");
+  for (int id : {tk.bos_id, tk.eos_id, tk.unk_id}) {
+    DFROT_THROW_IF(id < -1 || id >= static_cast<int>(n), FormatError, where,
+                   ": special token id ", id, " is outside the vocabulary of ", n);
+  }
+}
+
 /// Checks hyper-parameters, the presence and shape of every tensor, the absence of unknown
 /// tensors, finite weights and tokenizer consistency.
 /// \throws FormatError naming the checkpoint, the tensor and the problem.
@@ -200,20 +216,7 @@ inline void validate_llama_checkpoint(LlamaCheckpoint const& ck) {
                                   : "' (not part of a llama model)"));
   }
   for (auto const& [name, t] : ck.tensors) detail::check_finite(t, name, where);
-  if (ck.tokenizer) {
-    TokenizerData const& tk = *ck.tokenizer;
-    std::size_t const n = tk.tokens.size();
-    DFROT_THROW_IF(n == 0 || n > hp.vocab, FormatError, where, ": tokenizer has ", n,
-                   " tokens but the model's vocabulary is ", hp.vocab);
-    DFROT_THROW_IF(!tk.scores.empty() && tk.scores.size() != n, FormatError, where,
-                   ": tokenizer has ", tk.scores.size(), " scores for ", n, " tokens");
-    DFROT_THROW_IF(tk.token_types.size() != n, FormatError, where, ": tokenizer has ",
-                   tk.token_types.size(), " token types for ", n, " tokens");
-    for (int id : {tk.bos_id, tk.eos_id, tk.unk_id}) {
-      DFROT_THROW_IF(id < -1 || id >= static_cast<int>(n), FormatError, where,
-                     ": special token id ", id, " is outside the vocabulary of ", n);
-    }
-  }
+  if (ck.tokenizer) validate_tokenizer(*ck.tokenizer, hp.vocab, where);
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
@@ -75,6 +76,17 @@ class MappedFile {
   std::byte const* data() const noexcept { return data_; }
   std::size_t size() const noexcept { return size_; }
   std::filesystem::path const& path() const noexcept { return path_; }
+
+  /// Drops the pages holding bytes [offset, offset + n) from this process's resident set; touching
+  /// them again reads them back from the file (the mapping is read-only). Reading a model larger
+  /// than memory front to back then costs the resident size of one tensor, not of the file.
+  void release(std::size_t offset, std::size_t n) const noexcept {
+    if (data_ == nullptr || offset >= size_) return;
+    std::size_t const page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    std::size_t const begin = offset / page * page;
+    std::size_t const end = std::min(size_, offset + std::min(n, size_ - offset));
+    ::madvise(const_cast<std::byte*>(data_) + begin, end - begin, MADV_DONTNEED);
+  }
 
  private:
   void unmap() noexcept {

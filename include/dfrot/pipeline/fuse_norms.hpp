@@ -18,21 +18,30 @@ inline void scale_columns(model::RowMatrix& w, model::Vector const& gamma) {
 }
 }  // namespace detail
 
+/// One layer's part of fuse_rms_norms: attention_norm into wq/wk/wv, ffn_norm into w_gate/w_up.
+inline void fuse_layer_rms_norms(model::LayerWeights& layer) {
+  detail::scale_columns(layer.wq, layer.attention_norm);
+  detail::scale_columns(layer.wk, layer.attention_norm);
+  detail::scale_columns(layer.wv, layer.attention_norm);
+  layer.attention_norm.setOnes();
+  detail::scale_columns(layer.w_gate, layer.ffn_norm);
+  detail::scale_columns(layer.w_up, layer.ffn_norm);
+  layer.ffn_norm.setOnes();
+}
+
+/// The dense part of fuse_rms_norms: unties the embeddings and folds the final norm into the
+/// lm_head (the layers are not touched).
+inline void fuse_final_rms_norm(model::LlamaWeights& w) {
+  w.untie();
+  detail::scale_columns(w.output, w.norm);
+  w.norm.setOnes();
+}
+
 /// Folds attention_norm into wq/wk/wv, ffn_norm into w_gate/w_up and the final norm into the
 /// lm_head (untying the embeddings first), then sets every γ to 1. The FP model is unchanged.
 inline void fuse_rms_norms(model::LlamaWeights& w) {
-  w.untie();
-  for (auto& layer : w.layers) {
-    detail::scale_columns(layer.wq, layer.attention_norm);
-    detail::scale_columns(layer.wk, layer.attention_norm);
-    detail::scale_columns(layer.wv, layer.attention_norm);
-    layer.attention_norm.setOnes();
-    detail::scale_columns(layer.w_gate, layer.ffn_norm);
-    detail::scale_columns(layer.w_up, layer.ffn_norm);
-    layer.ffn_norm.setOnes();
-  }
-  detail::scale_columns(w.output, w.norm);
-  w.norm.setOnes();
+  for (auto& layer : w.layers) fuse_layer_rms_norms(layer);
+  fuse_final_rms_norm(w);
 }
 
 /// Subtracts each embedding row's mean (QuaRot/SpinQuant, inherited from SliceGPT). Not an exact

@@ -4,6 +4,7 @@
 // FP32) embeddings and lm_head — plus the KV-cache format and hooks that go with it.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <memory>
@@ -400,20 +401,33 @@ inline std::string int4_engine_unsupported(QuantScheme const& s) {
 inline model::RowMatrix tied_head_transform(model::LlamaWeights const& w) {
   if (w.is_tied()) return model::RowMatrix::Identity(static_cast<Eigen::Index>(w.config.hidden),
                                                      static_cast<Eigen::Index>(w.config.hidden));
-  Eigen::MatrixXd const e = w.tok_embeddings.cast<double>();
-  Eigen::MatrixXd const l = w.output.cast<double>();
-  Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(e.cols(), e.cols());
-  gram.selfadjointView<Eigen::Lower>().rankUpdate(e.transpose());
+  // Row blocks keep the float64 copies at kBlock·d (a 128k vocabulary would need 4 GB per matrix).
+  constexpr Eigen::Index kBlock = 4096;
+  Eigen::Index const vocab = w.tok_embeddings.rows(), d = w.tok_embeddings.cols();
+  auto block = [&](model::RowMatrix const& m, Eigen::Index r0) {
+    return Eigen::MatrixXd(m.middleRows(r0, std::min(kBlock, vocab - r0)).cast<double>());
+  };
+  Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(d, d), rhs = Eigen::MatrixXd::Zero(d, d);
+  for (Eigen::Index r0 = 0; r0 < vocab; r0 += kBlock) {
+    Eigen::MatrixXd const e = block(w.tok_embeddings, r0);
+    gram.selfadjointView<Eigen::Lower>().rankUpdate(e.transpose());
+    rhs.noalias() += e.transpose() * block(w.output, r0);
+  }
   Eigen::LLT<Eigen::MatrixXd> llt(gram.selfadjointView<Eigen::Lower>());
   // Normal equations when E has full column rank (vocab ≫ d); else the minimum-norm solution.
-  Eigen::MatrixXd const m = llt.info() == Eigen::Success
-                                ? Eigen::MatrixXd(llt.solve(e.transpose() * l))
-                                : Eigen::MatrixXd(e.completeOrthogonalDecomposition().solve(l));
+  Eigen::MatrixXd const m =
+      llt.info() == Eigen::Success
+          ? Eigen::MatrixXd(llt.solve(rhs))
+          : Eigen::MatrixXd(w.tok_embeddings.cast<double>().completeOrthogonalDecomposition().solve(
+                w.output.cast<double>()));
   if (!m.allFinite()) return {};
-  Eigen::MatrixXd const fit = e * m;
-  for (Eigen::Index r = 0; r < e.rows(); ++r) {
-    double const ref = l.row(r).norm();
-    if (!((fit.row(r) - l.row(r)).norm() <= 1e-5 * ref + 1e-30)) return {};
+  for (Eigen::Index r0 = 0; r0 < vocab; r0 += kBlock) {
+    Eigen::MatrixXd const l = block(w.output, r0);
+    Eigen::MatrixXd const fit = block(w.tok_embeddings, r0) * m;
+    for (Eigen::Index r = 0; r < l.rows(); ++r) {
+      double const ref = l.row(r).norm();
+      if (!((fit.row(r) - l.row(r)).norm() <= 1e-5 * ref + 1e-30)) return {};
+    }
   }
   return m.cast<float>();
 }

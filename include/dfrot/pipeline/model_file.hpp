@@ -28,6 +28,7 @@
 #include "dfrot/io/gguf.hpp"
 #include "dfrot/io/gguf_writer.hpp"
 #include "dfrot/io/llama_checkpoint.hpp"
+#include "dfrot/io/llama_gguf_keys.hpp"
 #include "dfrot/model/llama_weights.hpp"
 #include "dfrot/pipeline/int4_engine.hpp"
 #include "dfrot/pipeline/online_transforms.hpp"
@@ -95,45 +96,10 @@ namespace detail {
 inline void set_model_metadata(io::GgufWriter& g, std::filesystem::path const& path,
                                model::LlamaWeights const& w, io::TokenizerData const& tok,
                                QuantizedModelInfo const& info, std::uint32_t version) {
-  model::ModelConfig const& c = w.config;
+  io::set_llama_gguf_metadata(g, w.config, tok, !w.rope_freq_factors.empty(),
+                              str_cat("dfrot ", info.scheme.describe()), path);
+  if (!info.chat_template.empty()) g.set("tokenizer.chat_template", io::gguf_string(info.chat_template));
   using namespace io;
-  g.set("general.architecture", gguf_string("llama"));
-  g.set("general.name", gguf_string(str_cat("dfrot ", info.scheme.describe())));
-  g.set("llama.context_length", gguf_u32(static_cast<std::uint32_t>(c.max_seq_len)));
-  g.set("llama.embedding_length", gguf_u32(static_cast<std::uint32_t>(c.hidden)));
-  g.set("llama.block_count", gguf_u32(static_cast<std::uint32_t>(c.n_layers)));
-  g.set("llama.feed_forward_length", gguf_u32(static_cast<std::uint32_t>(c.intermediate)));
-  g.set("llama.attention.head_count", gguf_u32(static_cast<std::uint32_t>(c.n_heads)));
-  g.set("llama.attention.head_count_kv", gguf_u32(static_cast<std::uint32_t>(c.n_kv_heads)));
-  g.set("llama.attention.key_length", gguf_u32(static_cast<std::uint32_t>(c.head_dim)));
-  g.set("llama.attention.value_length", gguf_u32(static_cast<std::uint32_t>(c.head_dim)));
-  g.set("llama.rope.dimension_count", gguf_u32(static_cast<std::uint32_t>(c.head_dim)));
-  g.set("llama.rope.freq_base", gguf_f32(c.rope_theta));
-  g.set("llama.attention.layer_norm_rms_epsilon", gguf_f32(c.norm_eps));
-  g.set("llama.vocab_size", gguf_u32(static_cast<std::uint32_t>(c.vocab)));
-  if (c.rope_scaling == io::RopeScalingType::kLinear) {
-    g.set("llama.rope.scaling.type", gguf_string("linear"));
-    g.set("llama.rope.scaling.factor", gguf_f32(c.rope_factor));
-  } else {
-    DFROT_THROW_IF(c.rope_scaling != io::RopeScalingType::kNone && w.rope_freq_factors.empty(),
-                   UsageError, "write_quantized_model '", path.string(),
-                   "': this RoPE scaling can only be stored as a rope_freqs tensor, which the "
-                   "model does not have");
-  }
-  bool const spm = tok.kind == io::TokenizerData::Kind::kSentencePieceBpe;
-  g.set("tokenizer.ggml.model", gguf_string(spm ? "llama" : "gpt2"));
-  g.set("tokenizer.ggml.pre", gguf_string(tok.pre));
-  g.set("tokenizer.ggml.tokens", gguf_string_array(tok.tokens));
-  if (!tok.scores.empty()) g.set("tokenizer.ggml.scores", gguf_f32_array(tok.scores));
-  g.set("tokenizer.ggml.token_type", gguf_i32_array(tok.token_types));
-  if (!tok.merges.empty()) g.set("tokenizer.ggml.merges", gguf_string_array(tok.merges));
-  if (tok.bos_id >= 0) g.set("tokenizer.ggml.bos_token_id", gguf_u32(static_cast<std::uint32_t>(tok.bos_id)));
-  if (tok.eos_id >= 0) g.set("tokenizer.ggml.eos_token_id", gguf_u32(static_cast<std::uint32_t>(tok.eos_id)));
-  if (tok.unk_id >= 0) g.set("tokenizer.ggml.unknown_token_id", gguf_u32(static_cast<std::uint32_t>(tok.unk_id)));
-  g.set("tokenizer.ggml.add_bos_token", gguf_bool(tok.add_bos));
-  g.set("tokenizer.ggml.add_space_prefix", gguf_bool(tok.add_space_prefix));
-  if (!info.chat_template.empty()) g.set("tokenizer.chat_template", gguf_string(info.chat_template));
-
   QuantScheme const& s = info.scheme;
   g.set("dfrot.format_version", gguf_u32(version));
   g.set("dfrot.scheme", gguf_string(s.describe()));
@@ -316,65 +282,129 @@ inline QuantizedModelInfo read_info(io::GgufFile const& f) {
 /// never copied; no FP32 decoder weight is ever materialized. llama.cpp cannot run this file.
 /// @{
 
+namespace detail {
+/// The tensors of a dense matrix (embeddings or lm_head) stored as `type`, in file order.
+inline void add_dense_specs(std::vector<io::GgufTensorSpec>& out, std::string const& name,
+                            DenseType type, std::size_t rows, std::size_t cols) {
+  if (type == DenseType::kQ8) {
+    std::string const stem = name.substr(0, name.find('.'));
+    std::size_t const n_pad = gemm::round_up(rows, gemm::kPanelRows), k_pad = gemm::round_up(cols, gemm::kOctet);
+    out.push_back({stem + ".codes", {n_pad, k_pad}, io::GgmlType::kI8});
+    out.push_back({stem + ".scales", {n_pad}, io::GgmlType::kF32});
+    out.push_back({stem + ".row_sums", {n_pad}, io::GgmlType::kI32});
+  } else {
+    out.push_back({name, {rows, cols}, type == DenseType::kF16 ? io::GgmlType::kF16 : io::GgmlType::kF32});
+  }
+}
+
+/// The tensor table of a version-2 file, in file order (see the format above).
+inline std::vector<io::GgufTensorSpec> int4_model_specs(model::ModelConfig const& c, DenseType dense,
+                                                        bool tied_head, bool rope_freqs) {
+  std::vector<io::GgufTensorSpec> specs;
+  std::size_t const d = c.hidden;
+  add_dense_specs(specs, "token_embd.weight", dense, c.vocab, d);
+  specs.push_back({"output_norm.weight", {d}, io::GgmlType::kF32});
+  if (tied_head) specs.push_back({"output.transform", {d, d}, io::GgmlType::kF32});
+  else add_dense_specs(specs, "output.weight", dense, c.vocab, d);
+  if (rope_freqs) specs.push_back({"rope_freqs.weight", {c.head_dim / 2}, io::GgmlType::kF32});
+  for (std::size_t l = 0; l < c.n_layers; ++l) {
+    specs.push_back({gguf_layer_name(l, "attn_norm"), {d}, io::GgmlType::kF32});
+    specs.push_back({gguf_layer_name(l, "ffn_norm"), {d}, io::GgmlType::kF32});
+    for (std::size_t i = 0; i < kLinearIds; ++i) {
+      std::string const stem = str_cat("blk.", l, ".", gguf_stem(static_cast<LinearId>(i)));
+      auto const [n_out, n_in] = linear_shape(c, static_cast<LinearId>(i));
+      std::size_t const n_pad = gemm::round_up(n_out, gemm::kPanelRows), k_pad = gemm::round_up(n_in, gemm::kOctet);
+      specs.push_back({stem + ".codes", {n_pad, k_pad / 2}, io::GgmlType::kI8});
+      specs.push_back({stem + ".scales", {n_pad}, io::GgmlType::kF32});
+      specs.push_back({stem + ".row_sums", {n_pad}, io::GgmlType::kI32});
+    }
+  }
+  return specs;
+}
+
+/// The metadata of a version-2 file (everything but the tensors).
+inline io::GgufWriter int4_model_metadata(std::filesystem::path const& path, model::LlamaWeights const& w,
+                                          io::TokenizerData const& tok, QuantizedModelInfo const& info) {
+  io::GgufWriter g;
+  set_model_metadata(g, path, w, tok, info, kInt4ModelFileVersion);
+  g.set("dfrot.dense_type", io::gguf_string(std::string(to_string(info.dense))));
+  g.set("dfrot.weight.layout", io::gguf_string("panel16x8"));
+  if (info.plan) g.set("dfrot.skew_plan", io::gguf_string(format_skew_plan(*info.plan)));
+  return g;
+}
+
+template <class T>
+std::span<std::byte const> bytes_of(T const* p, std::size_t n) {
+  return std::as_bytes(std::span<T const>(p, n));
+}
+inline void append_f32(io::GgufStreamWriter& out, std::string const& name, float const* p, std::size_t n) {
+  out.append(name, bytes_of(p, n));
+}
+inline void append_dense(io::GgufStreamWriter& out, std::string const& name, DenseMatrix const& m) {
+  if (m.type() == DenseType::kQ8) {
+    gemm::PackedInt8Weights const& q = m.q8();
+    std::string const stem = name.substr(0, name.find('.'));
+    out.append(stem + ".codes", bytes_of(q.codes(), q.code_bytes()));
+    out.append(stem + ".scales", bytes_of(q.scales(), q.n_out_pad()));
+    out.append(stem + ".row_sums", bytes_of(q.row_sums(), q.n_out_pad()));
+  } else if (m.type() == DenseType::kF16) {
+    out.append(name, bytes_of(m.f16().data(), m.rows() * m.cols()));
+  } else {
+    out.append(name, bytes_of(m.f32().data(), m.rows() * m.cols()));
+  }
+}
+/// The dense head of a version-2 file: embeddings, final norm, lm_head or its transform, RoPE.
+inline void append_int4_dense(io::GgufStreamWriter& out, model::LlamaWeights const& w,
+                              DenseMatrix const& embeddings, DenseMatrix const& lm_head,
+                              model::RowMatrix const& head_transform) {
+  append_dense(out, "token_embd.weight", embeddings);
+  append_f32(out, "output_norm.weight", w.norm.data(), static_cast<std::size_t>(w.norm.size()));
+  if (head_transform.size() != 0) {
+    append_f32(out, "output.transform", head_transform.data(), static_cast<std::size_t>(head_transform.size()));
+  } else {
+    append_dense(out, "output.weight", lm_head);
+  }
+  if (!w.rope_freq_factors.empty())
+    append_f32(out, "rope_freqs.weight", w.rope_freq_factors.data(), w.rope_freq_factors.size());
+}
+/// Layer `l` of a version-2 file: its norms and its seven packed linears.
+inline void append_int4_layer(io::GgufStreamWriter& out, std::size_t l, model::LayerWeights const& norms,
+                              PackedLayer const& packed) {
+  append_f32(out, gguf_layer_name(l, "attn_norm"), norms.attention_norm.data(),
+             static_cast<std::size_t>(norms.attention_norm.size()));
+  append_f32(out, gguf_layer_name(l, "ffn_norm"), norms.ffn_norm.data(),
+             static_cast<std::size_t>(norms.ffn_norm.size()));
+  for (std::size_t i = 0; i < kLinearIds; ++i) {
+    gemm::PackedInt4Weights const& p = packed[i];
+    std::string const stem = str_cat("blk.", l, ".", gguf_stem(static_cast<LinearId>(i)));
+    out.append(stem + ".codes", bytes_of(p.codes(), p.code_bytes()));
+    out.append(stem + ".scales", bytes_of(p.scales(), p.n_out_pad()));
+    out.append(stem + ".row_sums", bytes_of(p.row_sums(), p.n_out_pad()));
+  }
+}
+}  // namespace detail
+
 /// Writes the engine `e` of a transformed model `w` (norms and RoPE factors are taken from `w`).
+/// The bytes equal those of the layer-streamed writer (pipeline/streamed_quantize.hpp).
 /// \throws IoError when the file cannot be written.
 inline void write_int4_model(std::filesystem::path const& path, model::LlamaWeights const& w,
                              Int4Linears const& e, io::TokenizerData const& tok,
                              QuantizedModelInfo const& info) {
-  io::GgufWriter g;
-  detail::set_model_metadata(g, path, w, tok, info, kInt4ModelFileVersion);
-  g.set("dfrot.dense_type", io::gguf_string(std::string(to_string(e.embeddings().type()))));
-  g.set("dfrot.weight.layout", io::gguf_string("panel16x8"));
-  if (info.plan) g.set("dfrot.skew_plan", io::gguf_string(detail::format_skew_plan(*info.plan)));
-  model::ModelConfig const& c = w.config;
-  auto add_vec = [&](std::string const& name, model::Vector const& v) {
-    g.add_f32_tensor(name, {static_cast<std::size_t>(v.size())},
-                     std::span<float const>(v.data(), static_cast<std::size_t>(v.size())));
-  };
-  auto add_dense = [&](std::string const& name, DenseMatrix const& m) {
-    if (m.type() == DenseType::kQ8) {
-      gemm::PackedInt8Weights const& q = m.q8();
-      std::string const stem = name.substr(0, name.find('.'));
-      g.add_tensor(stem + ".codes", {q.n_out_pad(), q.k_pad()}, io::GgmlType::kI8,
-                   std::as_bytes(std::span<std::uint8_t const>(q.codes(), q.code_bytes())));
-      g.add_tensor(stem + ".scales", {q.n_out_pad()}, io::GgmlType::kF32,
-                   std::as_bytes(std::span<float const>(q.scales(), q.n_out_pad())));
-      g.add_tensor(stem + ".row_sums", {q.n_out_pad()}, io::GgmlType::kI32,
-                   std::as_bytes(std::span<std::int32_t const>(q.row_sums(), q.n_out_pad())));
-    } else if (m.type() == DenseType::kF16) {
-      g.add_tensor(name, {m.rows(), m.cols()}, io::GgmlType::kF16,
-                   std::as_bytes(std::span<std::uint16_t const>(m.f16().data(), m.rows() * m.cols())));
-    } else {
-      g.add_f32_tensor(name, {m.rows(), m.cols()},
-                       std::span<float const>(m.f32().data(), m.rows() * m.cols()));
-    }
-  };
-  add_dense("token_embd.weight", e.embeddings());
-  add_vec("output_norm.weight", w.norm);
-  if (e.tied()) {
-    model::RowMatrix const& m = e.head_transform();
-    g.add_f32_tensor("output.transform", {static_cast<std::size_t>(m.rows()), static_cast<std::size_t>(m.cols())},
-                     std::span<float const>(m.data(), static_cast<std::size_t>(m.size())));
-  } else {
-    add_dense("output.weight", e.lm_head());
+  QuantizedModelInfo stored = info;
+  stored.dense = e.embeddings().type();
+  io::GgufWriter const g = detail::int4_model_metadata(path, w, tok, stored);
+  io::GgufStreamWriter out = g.stream(
+      path, detail::int4_model_specs(w.config, stored.dense, e.tied(), !w.rope_freq_factors.empty()));
+  try {
+    detail::append_int4_dense(out, w, e.embeddings(), e.lm_head(), e.head_transform());
+    for (std::size_t l = 0; l < w.config.n_layers; ++l)
+      detail::append_int4_layer(out, l, w.layers[l], e.layers()[l]);
+    out.commit();
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove(out.partial_path(), ec);  // an in-memory write is not resumable
+    throw;
   }
-  if (!w.rope_freq_factors.empty())
-    g.add_f32_tensor("rope_freqs.weight", {w.rope_freq_factors.size()}, w.rope_freq_factors);
-  for (std::size_t l = 0; l < c.n_layers; ++l) {
-    add_vec(detail::gguf_layer_name(l, "attn_norm"), w.layers[l].attention_norm);
-    add_vec(detail::gguf_layer_name(l, "ffn_norm"), w.layers[l].ffn_norm);
-    for (std::size_t i = 0; i < kLinearIds; ++i) {
-      gemm::PackedInt4Weights const& p = e.layers()[l][i];
-      std::string const stem = str_cat("blk.", l, ".", gguf_stem(static_cast<LinearId>(i)));
-      g.add_tensor(stem + ".codes", {p.n_out_pad(), p.k_pad() / 2}, io::GgmlType::kI8,
-                   std::as_bytes(std::span<std::uint8_t const>(p.codes(), p.code_bytes())));
-      g.add_tensor(stem + ".scales", {p.n_out_pad()}, io::GgmlType::kF32,
-                   std::as_bytes(std::span<float const>(p.scales(), p.n_out_pad())));
-      g.add_tensor(stem + ".row_sums", {p.n_out_pad()}, io::GgmlType::kI32,
-                   std::as_bytes(std::span<std::int32_t const>(p.row_sums(), p.n_out_pad())));
-    }
-  }
-  g.write(path);
 }
 
 /// A version-2 file opened for inference: the model (norms only, linears through `engine`, KV

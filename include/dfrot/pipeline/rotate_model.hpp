@@ -30,6 +30,25 @@ inline bool norms_are_fused(model::LlamaWeights const& w) {
 }
 }  // namespace detail
 
+/// One layer's part of rotate_residual: q/k/v and gate/up W·Q, o_proj and down_proj Qᵀ·W.
+/// \pre the layer's norms are fused and Q is d×d (rotate_residual checks both).
+inline void rotate_layer_residual(model::LayerWeights& l, Eigen::MatrixXd const& q) {
+  detail::right_multiply(l.wq, q);
+  detail::right_multiply(l.wk, q);
+  detail::right_multiply(l.wv, q);
+  detail::left_multiply_transposed(l.wo, q);
+  detail::right_multiply(l.w_gate, q);
+  detail::right_multiply(l.w_up, q);
+  detail::left_multiply_transposed(l.w_down, q);
+}
+
+/// The dense part of rotate_residual: embeddings and lm_head, W·Q.
+/// \pre the final norm is fused (the lm_head untied) and Q is d×d.
+inline void rotate_dense_residual(model::LlamaWeights& w, Eigen::MatrixXd const& q) {
+  detail::right_multiply(w.tok_embeddings, q);
+  detail::right_multiply(w.output, q);
+}
+
 /// Rotates the residual stream by Q (x ↦ x·Q): embeddings, q/k/v and gate/up (input side, W·Q),
 /// o_proj and down_proj (output side, Qᵀ·W) and the lm_head (W·Q).
 /// \pre fuse_rms_norms() was applied. \throws ShapeError when Q is not d×d or norms are not fused.
@@ -40,17 +59,8 @@ inline void rotate_residual(model::LlamaWeights& w, Eigen::MatrixXd const& q) {
   DFROT_THROW_IF(!detail::norms_are_fused(w), ShapeError,
                  "rotate_residual: fuse the RMSNorm scales first (RMSNorm does not commute with "
                  "a rotation while it has a per-channel scale)");
-  detail::right_multiply(w.tok_embeddings, q);
-  for (auto& l : w.layers) {
-    detail::right_multiply(l.wq, q);
-    detail::right_multiply(l.wk, q);
-    detail::right_multiply(l.wv, q);
-    detail::left_multiply_transposed(l.wo, q);
-    detail::right_multiply(l.w_gate, q);
-    detail::right_multiply(l.w_up, q);
-    detail::left_multiply_transposed(l.w_down, q);
-  }
-  detail::right_multiply(w.output, q);
+  for (auto& l : w.layers) rotate_layer_residual(l, q);
+  rotate_dense_residual(w, q);
 }
 
 /// DFRot / SpinQuant style V/O rotation of one layer with no online op: every head's value rows are

@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: Apache-2.0
+// Layer-streamed quantization writes the in-memory pipeline's file byte for byte, and resumes.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <vector>
+
+#include "dfrot/io/llama_checkpoint.hpp"
+#include "dfrot/model/gguf_layer_source.hpp"
+#include "dfrot/model/llama_weights.hpp"
+#include "dfrot/pipeline/int4_engine.hpp"
+#include "dfrot/pipeline/model_file.hpp"
+#include "dfrot/pipeline/quantized_model.hpp"
+#include "dfrot/pipeline/streamed_quantize.hpp"
+#include "io/io_test_util.hpp"
+#include "model/llama_gguf_file.hpp"
+#include "model/synthetic_model.hpp"
+#include "pipeline/tiny_tokenizer.hpp"
+#include "support/test_util.hpp"
+
+using namespace dfrot;
+
+namespace {
+
+pipeline::QuantScheme w4a4kv4() {
+  pipeline::QuantScheme s;
+  s.rotation = pipeline::RotationKind::kHadamard;
+  s.w_bits = s.a_bits = s.k_bits = s.v_bits = 4;
+  s.k.symmetry = s.v.symmetry = quant::Symmetry::kAsym;
+  return s;
+}
+
+/// `dfrot quantize --pipeline in-memory` (RTN): whole model in FP32, then the file.
+void quantize_in_memory(std::filesystem::path const& src, std::filesystem::path const& out,
+                        pipeline::QuantScheme const& s, pipeline::DenseType dense) {
+  io::LlamaCheckpoint ck = io::load_llama_checkpoint(src);
+  io::TokenizerData const tok = *ck.tokenizer;
+  model::LlamaWeights w = model::make_llama_weights(std::move(ck));
+  bool const tied = w.is_tied();
+  pipeline::QuantizedModelInfo info;
+  info.scheme = s;
+  info.online = pipeline::transform_weights(w, s, 2);
+  w.untie();
+  pipeline::QuantizedLinears codes;
+  pipeline::quantize_weights_rtn(w, s, 2, &codes);
+  info.version = pipeline::kInt4ModelFileVersion;
+  info.dense = dense;
+  auto const engine = pipeline::make_int4_engine(w, codes, s, nullptr, dense,
+                                                 tied ? pipeline::tied_head_transform(w) : model::RowMatrix());
+  pipeline::write_int4_model(out, w, *engine, tok, info);
+}
+
+pipeline::StreamedQuantizeReport quantize_streamed(std::filesystem::path const& src,
+                                                   std::filesystem::path const& out,
+                                                   pipeline::QuantScheme const& s, pipeline::DenseType dense,
+                                                   bool resume = false) {
+  model::GgufLayerSource source(src);
+  pipeline::QuantizedModelInfo info;
+  info.scheme = s;
+  info.dense = dense;
+  pipeline::StreamedQuantizeOptions o;
+  o.n_threads = 2;
+  o.resume = resume;
+  return pipeline::quantize_streamed(source, *source.tokenizer(), out, info, o);
+}
+
+test::LlamaGgufOptions source_options(io::GgmlType type) {
+  test::LlamaGgufOptions o;
+  o.type = type;
+  return o;
+}
+
+}  // namespace
+
+TEST_SUITE("pipeline") {
+  TEST_CASE("streamed quantization: byte-identical to the in-memory pipeline (RTN, every rotation, tie and dense type)") {
+    test::TempDir dir("streamed");
+    struct Case {
+      char const* name;
+      bool tied;
+      io::GgmlType source_type;
+      pipeline::DenseType dense;
+      void (*edit)(pipeline::QuantScheme&);
+    };
+    Case const cases[] = {
+        {"quarot untied f16", false, io::GgmlType::kF16, pipeline::DenseType::kF16, [](pipeline::QuantScheme&) {}},
+        {"quarot tied q8", true, io::GgmlType::kF32, pipeline::DenseType::kQ8, [](pipeline::QuantScheme&) {}},
+        {"per-head tied f32", true, io::GgmlType::kF16, pipeline::DenseType::kF32,
+         [](pipeline::QuantScheme& s) { s.vo_rotation = pipeline::VoRotation::kPerHead; }},
+        {"random + embedding mean", true, io::GgmlType::kF32, pipeline::DenseType::kF16,
+         [](pipeline::QuantScheme& s) {
+           s.rotation = pipeline::RotationKind::kRandom;
+           s.subtract_embedding_mean = true;
+         }},
+        {"no rotation, w4a16", false, io::GgmlType::kF32, pipeline::DenseType::kF16,
+         [](pipeline::QuantScheme& s) {
+           s.rotation = pipeline::RotationKind::kNone;
+           s.a_bits = s.k_bits = s.v_bits = 16;
+         }},
+        {"mse clip", false, io::GgmlType::kF16, pipeline::DenseType::kF16,
+         [](pipeline::QuantScheme& s) { s.w_clip.enabled = true; }},
+    };
+    for (Case const& c : cases) {
+      CAPTURE(c.name);
+      // vocab 160 > d: a tied source gets its d×d output.transform.
+      model::LlamaWeights const w = test::synthetic_llama(128, 2, 4, 2, 256, 160, test::seed(), c.tied);
+      auto const src = dir / "src.gguf";
+      test::write_llama_gguf(src, w, test::tiny_tokenizer(160), source_options(c.source_type));
+      pipeline::QuantScheme s = w4a4kv4();
+      c.edit(s);
+      quantize_in_memory(src, dir / "memory.gguf", s, c.dense);
+      std::size_t progress_calls = 0;
+      {
+        model::GgufLayerSource source(src);
+        pipeline::QuantizedModelInfo info;
+        info.scheme = s;
+        info.dense = c.dense;
+        pipeline::StreamedQuantizeOptions o;
+        o.progress = [&](pipeline::StreamedProgress const& p) {
+          CHECK(p.layer == progress_calls);
+          CHECK(p.n_layers == 2);
+          ++progress_calls;
+        };
+        pipeline::StreamedQuantizeReport const r =
+            pipeline::quantize_streamed(source, *source.tokenizer(), dir / "streamed.gguf", info, o);
+        CHECK(r.source_tied == c.tied);
+        CHECK(r.layers_resumed == 0);
+        CHECK(r.file_bytes == std::filesystem::file_size(dir / "streamed.gguf"));
+      }
+      CHECK(progress_calls == 3);
+      std::vector<std::uint8_t> const a = test::read_bytes(dir / "memory.gguf");
+      std::vector<std::uint8_t> const b = test::read_bytes(dir / "streamed.gguf");
+      CHECK(a.size() == b.size());
+      CHECK(a == b);
+      CHECK_FALSE(std::filesystem::exists(dir / "streamed.gguf.partial"));
+    }
+  }
+
+  TEST_CASE("streamed quantization: an interrupted run resumes to the same bytes; other settings are refused") {
+    test::TempDir dir("streamed_resume");
+    model::LlamaWeights const w = test::synthetic_llama(64, 3, 4, 2, 128, 96, test::seed(), true);
+    auto const src = dir / "src.gguf";
+    test::write_llama_gguf(src, w, test::tiny_tokenizer(96), source_options(io::GgmlType::kF16));
+    pipeline::QuantScheme const s = w4a4kv4();
+    quantize_streamed(src, dir / "full.gguf", s, pipeline::DenseType::kF16);
+    std::vector<std::uint8_t> const full = test::read_bytes(dir / "full.gguf");
+    io::GgufFile const f(dir / "full.gguf");
+    auto const end_of = [&](std::string const& name) {
+      io::GgufTensorInfo const& t = f.tensor(name);
+      return f.data_offset() + t.offset + t.n_bytes;
+    };
+    struct Cut {
+      std::size_t bytes;
+      std::size_t layers_resumed;
+    };
+    Cut const cuts[] = {
+        {100, 0},                                              // inside the header
+        {end_of("token_embd.weight") - 10, 0},                 // inside the dense part
+        {end_of("blk.0.ffn_down.row_sums"), 1},                // after layer 0
+        {end_of("blk.1.attn_q.codes") + 3, 1},                 // inside layer 1
+        {end_of("blk.2.ffn_down.row_sums") - 1, 2},            // the last tensor torn
+    };
+    auto const out = dir / "out.gguf";
+    for (Cut const& cut : cuts) {
+      CAPTURE(cut.bytes);
+      test::write_bytes(dir / "out.gguf.partial", full, cut.bytes);
+      pipeline::StreamedQuantizeReport const r = quantize_streamed(src, out, s, pipeline::DenseType::kF16, true);
+      CHECK(r.layers_resumed == cut.layers_resumed);
+      CHECK(test::read_bytes(out) == full);
+    }
+    test::write_bytes(dir / "out.gguf.partial", full, end_of("blk.1.ffn_down.row_sums"));
+    pipeline::QuantScheme other = s;
+    other.seed += 1;  // another R1: the header's dfrot.seed differs
+    CHECK_THROWS_WITH_AS(quantize_streamed(src, out, other, pipeline::DenseType::kF16, true),
+                         doctest::Contains("other metadata"), FormatError);
+    CHECK_THROWS_WITH_AS(quantize_streamed(src, out, s, pipeline::DenseType::kQ8, true),
+                         doctest::Contains("other metadata"), FormatError);
+  }
+
+  TEST_CASE("streamed quantization: GPTQ and auto-asym are refused with the reason") {
+    pipeline::QuantScheme s = w4a4kv4();
+    CHECK(pipeline::streamed_quantize_unsupported(s).empty());
+    s.weight_method = pipeline::WeightMethod::kGptq;
+    CHECK(pipeline::streamed_quantize_unsupported(s).find("GPTQ") != std::string::npos);
+    s.weight_method = pipeline::WeightMethod::kRtn;
+    s.auto_asym = true;
+    CHECK(pipeline::streamed_quantize_unsupported(s).find("auto-asym") != std::string::npos);
+    s.auto_asym = false;
+    s.w_bits = 8;
+    CHECK_FALSE(pipeline::streamed_quantize_unsupported(s).empty());
+  }
+}
