@@ -19,6 +19,7 @@
 
 #include "common/commands.hpp"
 #include "common/inference_model.hpp"
+#include "common/peak_memory.hpp"
 #include "common/report.hpp"
 #include "common/stopwatch.hpp"
 #include "dfrot/core/format.hpp"
@@ -70,6 +71,29 @@ Spread spread(std::vector<double> v) {
 
 double rounded(double x, double scale) { return std::round(x * scale) / scale; }
 
+/// Read bandwidth of this machine in GB/s with `n_threads` (best of 5 sums over 1 GiB): the
+/// baseline of the decode rows' weight bandwidth, measured in the same run.
+double read_bandwidth_gb_s(int n_threads) {
+  std::size_t const n = (std::size_t{1} << 30) / sizeof(std::uint64_t);
+  std::vector<std::uint64_t> buf(n, 1);
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    std::vector<std::uint64_t> partial(64, 0);
+    auto const t0 = std::chrono::steady_clock::now();
+    parallel_for(n, n_threads, n / 64, [&](std::size_t b, std::size_t e) {
+      std::uint64_t s = 0;
+      for (std::size_t i = b; i < e; ++i) s += buf[i];
+      partial[b * 64 / n] = s;
+    });
+    double const sec = seconds_since(t0);
+    std::uint64_t total = 0;
+    for (std::uint64_t v : partial) total += v;
+    if (total != n) return 0;  // (keeps the sum alive)
+    best = std::max(best, double(n * sizeof(std::uint64_t)) / sec / 1e9);
+  }
+  return best;
+}
+
 }  // namespace
 
 CommandAction add_bench_command(CLI::App& sub, CommonOptions& common) {
@@ -92,7 +116,12 @@ CommandAction add_bench_command(CLI::App& sub, CommonOptions& common) {
     DFROT_THROW_IF(o->n_prompt == 0 && o->n_gen == 0, UsageError,
                    "-p 0 and -n 0: nothing to benchmark");
     int const threads = resolve_threads(common.n_threads);
-    Report report({"model", "size_MB", "load_s", "engine", "test", "threads", "tok_s", "min", "max"});
+    Report report({"model", "size_MB", "load_s", "engine", "test", "threads", "tok_s", "min", "max",
+                   "weights_GB_s", "of_read_bw", "peak_rss_MB"});
+    double const read_bw = read_bandwidth_gb_s(common.n_threads);
+    reset_peak_rss();  // the 1 GiB buffer is not the models' memory
+    std::fprintf(stderr, "read bandwidth: %.1f GB/s (%d threads, 1 GiB sum)\n", read_bw, threads);
+    report.set("read_GB_s", rounded(read_bw, 100));
     report.set("repetitions", o->reps);
     report.set("seed", common.seed);
     for (std::size_t mi = 0; mi < o->models.size(); ++mi) {
@@ -133,8 +162,14 @@ CommandAction add_bench_command(CLI::App& sub, CommonOptions& common) {
         Spread const r = spread(rates);
         std::fprintf(stderr, "\r  %s: median %.1f tok/s (min %.1f, max %.1f)          \n",
                      name.c_str(), r.median, r.min, r.max);
+        // Decode rows: the packed weight bytes streamed per token, against the read bandwidth.
+        bool const decode = name.rfind("tg", 0) == 0 && m.decode_weight_bytes != 0;
+        double const weights_gb_s = double(m.decode_weight_bytes) * r.median / 1e9;
         report.add_row({path, rounded(size_mb, 100), rounded(load_s, 1000), m.engine, name, threads,
-                        rounded(r.median, 100), rounded(r.min, 100), rounded(r.max, 100)});
+                        rounded(r.median, 100), rounded(r.min, 100), rounded(r.max, 100),
+                        decode ? nlohmann::json(rounded(weights_gb_s, 100)) : nlohmann::json(),
+                        decode && read_bw > 0 ? nlohmann::json(rounded(weights_gb_s / read_bw, 1000)) : nlohmann::json(),
+                        rounded(double(peak_rss_bytes()) / 1e6, 10)});
       };
       if (o->n_prompt > 0) {
         std::span<int const> const prompt(ids.data(), o->n_prompt);

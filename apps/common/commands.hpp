@@ -39,5 +39,7 @@ CommandAction add_inspect_command(CLI::App& sub, CommonOptions& common);
 CommandAction add_run_command(CLI::App& sub, CommonOptions& common);
 /// `dfrot bench`: prefill (pp) and decode (tg) throughput of models (llama-bench style).
 CommandAction add_bench_command(CLI::App& sub, CommonOptions& common);
+/// `dfrot synth`: a synthetic LLaMA-family GGUF of a real shape (large-model benchmarks).
+CommandAction add_synth_command(CLI::App& sub, CommonOptions& common);
 
 }  // namespace dfrot::app

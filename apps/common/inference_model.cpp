@@ -29,6 +29,10 @@ InferenceModel load_inference_model(std::string const& path, std::string const& 
     m.loaded = load_quantized_file(path, *info, info->scheme, max_positions, flags, n_threads, setup);
     m.hooks = std::move(setup.hooks);
     m.engine = setup.engine;
+    if (setup.int4) {
+      pipeline::Int4Linears const& e = *setup.int4;
+      m.decode_weight_bytes = e.linear_bytes() + e.dense_bytes() - (e.tied() ? 0 : e.embeddings().bytes());
+    }
     return m;
   }
   m.loaded = load_model(path, tokenizer_path, max_positions);

@@ -17,6 +17,9 @@ struct InferenceModel {
   LoadedModel loaded;                          ///< model + tokenizer
   std::unique_ptr<model::ForwardHooks> hooks;  ///< null for an FP model
   std::string engine;                          ///< "fp32", "fake-quant W4A4K4V4", ...
+  /// Weight bytes one decode step reads on the int4 engine (packed linears + lm_head, or the
+  /// embeddings and transform of a tied head); 0 for the other engines.
+  std::size_t decode_weight_bytes = 0;
 };
 
 /// Loads `path` for generation with positions up to `max_positions`. A version-2 file of

@@ -22,12 +22,7 @@ PreparedModel prepare_model(LoadedModel& m, pipeline::QuantScheme const& s,
   if (gptq) calib = load_calibration(m, calib_path, s.calib);
   out.gptq = pipeline::quantize_weights(
       *m.model, s, out.online, gptq ? &calib : nullptr, n_threads,
-      [](pipeline::GptqModelProgress const& p) {
-        std::fprintf(stderr, "\rgptq: layer %zu/%zu %-12s %6.0f s", p.layer + 1, p.n_layers,
-                     std::string(pipeline::to_string(p.group)).c_str(), p.seconds);
-        std::fflush(stderr);
-      },
-      &out.codes);
+      print_gptq_progress, &out.codes);
   if (gptq) {
     std::fprintf(stderr, "\ngptq: %zu linears, calibration forwards + Hessians %.1f s, solves %.1f s\n",
                  out.gptq.linears.size(), out.gptq.hessian_seconds, out.gptq.solve_seconds);
@@ -36,10 +31,21 @@ PreparedModel prepare_model(LoadedModel& m, pipeline::QuantScheme const& s,
   return out;
 }
 
+void print_gptq_progress(pipeline::GptqModelProgress const& p) {
+  std::fprintf(stderr, "\rgptq: layer %zu/%zu %-12s %6.0f s", p.layer + 1, p.n_layers,
+               std::string(pipeline::to_string(p.group)).c_str(), p.seconds);
+  std::fflush(stderr);
+}
+
 eval::CalibrationSet load_calibration(LoadedModel const& m, std::string const& calib_path,
                                       eval::CalibrationOptions const& o) {
+  return load_calibration(*m.tokenizer, calib_path, o);
+}
+
+eval::CalibrationSet load_calibration(tokenizer::Tokenizer const& tok, std::string const& calib_path,
+                                      eval::CalibrationOptions const& o) {
   std::string const text = read_text(calib_path);
-  std::vector<int> const tokens = m.tokenizer->encode(text, /*add_bos=*/true);
+  std::vector<int> const tokens = tok.encode(text, /*add_bos=*/true);
   eval::CalibrationSet calib = eval::sample_calibration(tokens, o);
   std::fprintf(stderr, "calibration: %s, %zu tokens, %zu windows of %zu (seed %llu)\n",
                calib_path.c_str(), tokens.size(), calib.windows.size(), o.window,

@@ -28,6 +28,11 @@ PreparedModel prepare_model(LoadedModel& m, pipeline::QuantScheme const& s,
 /// Calibration windows of `calib_path` (tokenized once, BOS at the start).
 eval::CalibrationSet load_calibration(LoadedModel const& m, std::string const& calib_path,
                                       eval::CalibrationOptions const& o);
+eval::CalibrationSet load_calibration(tokenizer::Tokenizer const& tok, std::string const& calib_path,
+                                      eval::CalibrationOptions const& o);
+
+/// The progress line of sequential GPTQ on stderr ("\rgptq: layer 3/30 o_proj  12 s").
+void print_gptq_progress(pipeline::GptqModelProgress const& p);
 
 /// With `--auto-asym`: the per-layer quantizer symmetries measured on the first calibration
 /// window of the (transformed, weight-quantized) model; nullopt otherwise.

@@ -35,6 +35,8 @@ Verb const kVerbs[] = {
      dfrot::app::add_run_command},
     {"bench", "Prefill and decode throughput, tok/s (llama-bench style pp512 / tg128)",
      dfrot::app::add_bench_command},
+    {"synth", "Write a synthetic LLaMA GGUF of a real shape (7B, 70B, ...) with random weights",
+     dfrot::app::add_synth_command},
 };
 
 }  // namespace

@@ -2,6 +2,8 @@
 // `dfrot quantize -m MODEL -o OUT.gguf [quantization flags]`: fuse, rotate and quantize the weights
 // once (RTN or GPTQ) and save the result with its run-time scheme (pipeline/model_file.hpp), so
 // that `dfrot ppl -m OUT.gguf` evaluates it again without redoing GPTQ.
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -17,6 +19,7 @@
 #include "common/peak_memory.hpp"
 #include "common/stopwatch.hpp"
 #include "dfrot/io/file_read.hpp"
+#include "dfrot/tokenizer/tokenizer.hpp"
 #include "dfrot/model/gguf_layer_source.hpp"
 #include "dfrot/pipeline/model_file.hpp"
 #include "dfrot/pipeline/streamed_quantize.hpp"
@@ -34,6 +37,7 @@ struct QuantizeOptions {
   std::string dense = "f16";
   std::string pipeline = "auto";
   bool resume = false;
+  std::string scratch;
 };
 
 /// Whether `model` can be read layer by layer (a GGUF file; HF and llama2.c load whole).
@@ -58,11 +62,36 @@ int quantize_streamed(QuantizeOptions const& o, pipeline::QuantScheme const& sch
   pipeline::StreamedQuantizeOptions so;
   so.n_threads = common.n_threads;
   so.resume = o.resume;
+  so.max_positions = o.max_positions;
+  eval::CalibrationSet calib;
+  if (scheme.w_bits < 16 && scheme.weight_method == pipeline::WeightMethod::kGptq) {
+    tokenizer::Tokenizer const tok(*src.tokenizer());
+    calib = load_calibration(tok, o.calib, scheme.calib);
+    so.calib = &calib;
+    std::size_t const bytes = calib.n_tokens() * src.config().hidden * sizeof(float);
+    long const pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+    double const ram = pages > 0 && page > 0 ? double(pages) * double(page) : 0;
+    so.scratch_dir = o.scratch;
+    if (so.scratch_dir.empty() && ram > 0 && double(bytes) > 0.5 * ram)
+      so.scratch_dir = std::filesystem::absolute(o.output).parent_path();
+    std::fprintf(stderr, "calibration activations: %.2f GB, %s\n", double(bytes) / 1e9,
+                 so.scratch_dir.empty() ? "in memory"
+                                        : str_cat("in a scratch file in ", so.scratch_dir.string()).c_str());
+  }
+  // One progress line: the layer, its GPTQ stage (if any), time, ETA from the fresh layers' pace.
   std::size_t fresh_done = 0;
   double fresh_start = 0;
+  auto progress_line = [&](std::size_t layer, std::size_t n_layers, std::size_t left, std::string const& stage,
+                           double seconds) {
+    double const per_layer = fresh_done ? (seconds - fresh_start) / double(fresh_done) : 0;
+    std::fprintf(stderr, "\rquantize: layer %zu/%zu %-22s %6.0f s  ETA %6.0f s  peak RSS %.2f GB ",
+                 layer, n_layers, stage.c_str(), seconds, per_layer * double(left),
+                 double(peak_rss_bytes()) / 1e9);
+    std::fflush(stderr);
+  };
   so.progress = [&](pipeline::StreamedProgress const& p) {
     if (p.layer == 0) {
-      std::fprintf(stderr, "embeddings + lm_head: %.1f s\n", p.seconds);
+      std::fprintf(stderr, "embeddings + lm_head%s: %.1f s\n", so.calib ? " + calibration embedding" : "", p.seconds);
       fresh_start = p.seconds;
       return;
     }
@@ -71,15 +100,18 @@ int quantize_streamed(QuantizeOptions const& o, pipeline::QuantScheme const& sch
     } else {
       ++fresh_done;
     }
-    double const per_layer = fresh_done ? (p.seconds - fresh_start) / double(fresh_done) : 0;
-    std::fprintf(stderr, "\rquantize: layer %zu/%zu%s  %6.0f s  ETA %6.0f s  peak RSS %.2f GB   ",
-                 p.layer, p.n_layers, p.resumed ? " (resumed)" : "", p.seconds,
-                 per_layer * double(p.n_layers - p.layer), double(peak_rss_bytes()) / 1e9);
-    std::fflush(stderr);
+    progress_line(p.layer, p.n_layers, p.n_layers - p.layer, p.resumed ? "(resumed)" : "done", p.seconds);
+    if (p.layer == p.n_layers) std::fputc('\n', stderr);
   };
+  if (so.calib != nullptr) {
+    so.gptq_progress = [&](pipeline::GptqModelProgress const& p) {
+      progress_line(p.layer + 1, p.n_layers, p.n_layers - p.layer, str_cat("gptq ", pipeline::to_string(p.group)),
+                    p.seconds);
+    };
+  }
   pipeline::StreamedQuantizeReport const r =
       pipeline::quantize_streamed(src, *src.tokenizer(), o.output, info, so);
-  std::fprintf(stderr, "\n%s: %.1f MB%s\n", o.output.c_str(), double(r.file_bytes) / 1e6,
+  std::fprintf(stderr, "%s: %.1f MB%s\n", o.output.c_str(), double(r.file_bytes) / 1e6,
                r.layers_resumed ? str_cat(", ", r.layers_resumed, " layers resumed").c_str() : "");
   Report report({"scheme", "pipeline", "output", "bytes", "load_s", "transform_s", "quantize_s",
                  "write_s", "peak_rss_MB"});
@@ -87,6 +119,14 @@ int quantize_streamed(QuantizeOptions const& o, pipeline::QuantScheme const& sch
   report.set("seed", scheme.seed);
   report.set("threads", common.n_threads);
   report.set("layers_resumed", r.layers_resumed);
+  if (!r.gptq.linears.empty()) {
+    report.set("gptq_linears", r.gptq.linears.size());
+    report.set("gptq_calibration_tokens", r.gptq.n_tokens);
+    report.set("gptq_hessian_s", r.gptq.hessian_seconds);
+    report.set("gptq_solve_s", r.gptq.solve_seconds);
+    report.set("calibration_activation_MB", double(r.activation_bytes) / 1e6);
+    report.set("scratch", so.scratch_dir.string());
+  }
   report.set("timing", "streamed: transform_s is the embeddings and lm_head, quantize_s every layer "
                        "(read, transform, RTN, pack, write)");
   report.add_row({scheme.describe(), "streamed", o.output, std::filesystem::file_size(o.output), load_s,
@@ -125,7 +165,11 @@ CommandAction add_quantize_command(CLI::App& sub, CommonOptions& common) {
       ->check(CLI::IsMember({"auto", "streamed", "in-memory"}))
       ->capture_default_str();
   sub.add_flag("--resume", o->resume,
-               "streamed: continue OUT.partial left by an interrupted run with the same settings");
+               "streamed RTN: continue OUT.partial left by an interrupted run with the same settings");
+  sub.add_option("--scratch", o->scratch,
+                 "streamed GPTQ: keep the calibration activations carried between layers in a file "
+                 "in this folder instead of memory (default: memory, or the output's folder when "
+                 "they would take more than half of the RAM)");
   QuantFlags const flags = add_quant_flags(sub);
   return [o, flags, &common]() {
     DFROT_THROW_IF(pipeline::read_quantized_model_info(o->model).has_value(), UsageError,
@@ -142,6 +186,8 @@ CommandAction add_quantize_command(CLI::App& sub, CommonOptions& common) {
     DFROT_THROW_IF(o->pipeline == "streamed" && !stream_why.empty(), UsageError,
                    "--pipeline streamed: ", stream_why, " (use --pipeline in-memory)");
     bool const streamed = o->pipeline != "in-memory" && stream_why.empty();
+    DFROT_THROW_IF(!o->scratch.empty() && !streamed, UsageError, "--scratch is for a streamed run (",
+                   o->pipeline == "in-memory" ? std::string("--pipeline in-memory") : stream_why, ")");
     DFROT_THROW_IF(o->resume && !streamed, UsageError, "--resume continues a streamed run only (",
                    o->pipeline == "in-memory" ? std::string("--pipeline in-memory") : stream_why, ")");
     if (streamed) return quantize_streamed(*o, scheme, common);

@@ -97,7 +97,9 @@ TEST_SUITE("io") {
     std::vector<io::GgufTensorSpec> twice = specs;
     twice[1].name = "a";
     CHECK_THROWS_AS(w.stream(dir / "x.gguf", twice), ShapeError);
-    CHECK_THROWS_AS(w.stream(dir / "x.gguf", {{"q", {32}, io::GgmlType::kQ8_0}}), UsageError);
+    CHECK_THROWS_AS(w.stream(dir / "x.gguf", {{"q", {2, 48}, io::GgmlType::kQ8_0}}), ShapeError);  // 1.5 blocks
+    CHECK(io::GgufTensorSpec{"q", {2, 64}, io::GgmlType::kQ8_0}.bytes() == 4 * 34);
+    CHECK_THROWS_AS(w.stream(dir / "x.gguf", {{"u", {4}, static_cast<io::GgmlType>(99)}}), UsageError);
   }
 
   TEST_CASE("gguf stream writer: resume keeps the complete tensors of a partial file and rejects another header") {

@@ -5,7 +5,10 @@
 #include <filesystem>
 #include <vector>
 
+#include "dfrot/core/rng.hpp"
+#include "dfrot/eval/calibration.hpp"
 #include "dfrot/io/llama_checkpoint.hpp"
+#include "dfrot/model/llama_model.hpp"
 #include "dfrot/model/gguf_layer_source.hpp"
 #include "dfrot/model/llama_weights.hpp"
 #include "dfrot/pipeline/int4_engine.hpp"
@@ -32,7 +35,8 @@ pipeline::QuantScheme w4a4kv4() {
 
 /// `dfrot quantize --pipeline in-memory` (RTN): whole model in FP32, then the file.
 void quantize_in_memory(std::filesystem::path const& src, std::filesystem::path const& out,
-                        pipeline::QuantScheme const& s, pipeline::DenseType dense) {
+                        pipeline::QuantScheme const& s, pipeline::DenseType dense,
+                        eval::CalibrationSet const* calib = nullptr) {
   io::LlamaCheckpoint ck = io::load_llama_checkpoint(src);
   io::TokenizerData const tok = *ck.tokenizer;
   model::LlamaWeights w = model::make_llama_weights(std::move(ck));
@@ -40,9 +44,15 @@ void quantize_in_memory(std::filesystem::path const& src, std::filesystem::path 
   pipeline::QuantizedModelInfo info;
   info.scheme = s;
   info.online = pipeline::transform_weights(w, s, 2);
-  w.untie();
   pipeline::QuantizedLinears codes;
-  pipeline::quantize_weights_rtn(w, s, 2, &codes);
+  if (calib != nullptr) {
+    model::LlamaModel m(std::move(w), 64);
+    pipeline::quantize_weights(m, s, info.online, calib, 2, {}, &codes);
+    w = std::move(m.weights());
+  } else {
+    pipeline::quantize_weights_rtn(w, s, 2, &codes);
+  }
+  w.untie();
   info.version = pipeline::kInt4ModelFileVersion;
   info.dense = dense;
   auto const engine = pipeline::make_int4_engine(w, codes, s, nullptr, dense,
@@ -53,7 +63,9 @@ void quantize_in_memory(std::filesystem::path const& src, std::filesystem::path 
 pipeline::StreamedQuantizeReport quantize_streamed(std::filesystem::path const& src,
                                                    std::filesystem::path const& out,
                                                    pipeline::QuantScheme const& s, pipeline::DenseType dense,
-                                                   bool resume = false) {
+                                                   bool resume = false,
+                                                   eval::CalibrationSet const* calib = nullptr,
+                                                   std::filesystem::path const& scratch = {}) {
   model::GgufLayerSource source(src);
   pipeline::QuantizedModelInfo info;
   info.scheme = s;
@@ -61,6 +73,9 @@ pipeline::StreamedQuantizeReport quantize_streamed(std::filesystem::path const& 
   pipeline::StreamedQuantizeOptions o;
   o.n_threads = 2;
   o.resume = resume;
+  o.calib = calib;
+  o.max_positions = 64;
+  o.scratch_dir = scratch;
   return pipeline::quantize_streamed(source, *source.tokenizer(), out, info, o);
 }
 
@@ -177,11 +192,52 @@ TEST_SUITE("pipeline") {
                          doctest::Contains("other metadata"), FormatError);
   }
 
-  TEST_CASE("streamed quantization: GPTQ and auto-asym are refused with the reason") {
+  TEST_CASE("streamed quantization: GPTQ byte-identical to the in-memory pipeline, activations in memory or a scratch file") {
+    test::TempDir dir("streamed_gptq");
+    eval::CalibrationSet calib;
+    Rng rng(test::seed());
+    for (std::size_t n : {24u, 17u, 32u}) {
+      std::vector<int> w;
+      for (std::size_t i = 0; i < n; ++i) w.push_back(static_cast<int>(rng.uniform_int(160)));
+      calib.windows.push_back(w);
+    }
+    for (bool const tied : {false, true}) {
+      CAPTURE(tied);
+      model::LlamaWeights const w = test::synthetic_llama(128, 2, 4, 2, 256, 160, test::seed() + 1, tied);
+      auto const src = dir / "src.gguf";
+      test::write_llama_gguf(src, w, test::tiny_tokenizer(160), source_options(io::GgmlType::kF16));
+      pipeline::QuantScheme s = w4a4kv4();
+      s.weight_method = pipeline::WeightMethod::kGptq;
+      quantize_in_memory(src, dir / "memory.gguf", s, pipeline::DenseType::kF16, &calib);
+      std::vector<std::uint8_t> const expect = test::read_bytes(dir / "memory.gguf");
+      for (bool const scratch : {false, true}) {
+        CAPTURE(scratch);
+        pipeline::StreamedQuantizeReport const r = quantize_streamed(
+            src, dir / "streamed.gguf", s, pipeline::DenseType::kF16, false, &calib, scratch ? dir.path() : std::filesystem::path());
+        CHECK(r.gptq.linears.size() == 2 * pipeline::kLinearIds);
+        CHECK(r.activation_bytes == (24 + 17 + 32) * 128 * sizeof(float));
+        CHECK(test::read_bytes(dir / "streamed.gguf") == expect);
+      }
+      std::size_t files = 0;  // the scratch file was unlinked at once
+      for (auto const& e : std::filesystem::directory_iterator(dir.path())) files += e.path().filename().string().rfind("dfrot-calibration", 0) == 0;
+      CHECK(files == 0);
+    }
+    pipeline::QuantScheme s = w4a4kv4();
+    s.weight_method = pipeline::WeightMethod::kGptq;
+    CHECK_THROWS_WITH_AS(quantize_streamed(dir / "src.gguf", dir / "x.gguf", s, pipeline::DenseType::kF16),
+                         doctest::Contains("calibration"), UsageError);
+    CHECK_THROWS_WITH_AS(quantize_streamed(dir / "src.gguf", dir / "x.gguf", s, pipeline::DenseType::kF16, true, &calib),
+                         doctest::Contains("--resume"), UsageError);
+    CHECK_THROWS_AS(quantize_streamed(dir / "src.gguf", dir / "x.gguf", s, pipeline::DenseType::kF16, false, &calib,
+                                      dir / "no-such-folder"),
+                    IoError);
+  }
+
+  TEST_CASE("streamed quantization: auto-asym and non-engine schemes are refused with the reason") {
     pipeline::QuantScheme s = w4a4kv4();
     CHECK(pipeline::streamed_quantize_unsupported(s).empty());
     s.weight_method = pipeline::WeightMethod::kGptq;
-    CHECK(pipeline::streamed_quantize_unsupported(s).find("GPTQ") != std::string::npos);
+    CHECK(pipeline::streamed_quantize_unsupported(s).empty());
     s.weight_method = pipeline::WeightMethod::kRtn;
     s.auto_asym = true;
     CHECK(pipeline::streamed_quantize_unsupported(s).find("auto-asym") != std::string::npos);

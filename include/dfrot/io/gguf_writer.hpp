@@ -49,16 +49,22 @@ struct GgufTensorSpec {
   std::vector<std::size_t> shape;  ///< row-major ([out, in]); stored in ggml's reversed order
   GgmlType type = GgmlType::kF32;
 
-  /// \throws ShapeError for an empty or over-long shape, UsageError for a block-quantized type.
+  /// Bytes of the data: element types (F32, F16, BF16, I8 … F64) or ggml blocks (Q8_0, Q4_0, …:
+  /// each row, the last dimension, a whole number of blocks).
+  /// \throws ShapeError for an empty or over-long shape or rows that are not whole blocks,
+  /// UsageError for a type whose layout dfrot does not know.
   std::size_t bytes() const {
     GgmlTypeInfo const info = ggml_type_info(type);
-    DFROT_THROW_IF(info.block_size != 1, UsageError, "gguf writer: tensor '", name, "' of type ",
-                   ggml_type_name(type), ": only element types can be written");
+    DFROT_THROW_IF(info.block_size == 0, UsageError, "gguf writer: tensor '", name, "' of type ",
+                   ggml_type_name(type), ": unknown layout");
     DFROT_THROW_IF(shape.empty() || shape.size() > GgufFile::kMaxDims, ShapeError, "gguf writer: tensor '",
                    name, "' has ", shape.size(), " dims (1 … ", GgufFile::kMaxDims, " allowed)");
+    DFROT_THROW_IF(shape.back() % info.block_size != 0, ShapeError, "gguf writer: tensor '", name,
+                   "': rows of ", shape.back(), " are not whole ", ggml_type_name(type), " blocks of ",
+                   info.block_size);
     std::size_t n = 1;
     for (std::size_t s : shape) n *= s;
-    return n * info.type_size;
+    return n / info.block_size * info.type_size;
   }
 };
 
@@ -293,10 +299,10 @@ class GgufWriter {
     add_tensor(name, shape, GgmlType::kF32, std::as_bytes(data));
   }
 
-  /// Adds a tensor of an element type with one element per block (F32, F16, BF16, I8, I16, I32,
-  /// I64, F64) from its raw little-endian bytes.
+  /// Adds a tensor from its raw little-endian bytes: an element type (F32, F16, BF16, I8 … F64) or
+  /// ggml blocks (GgufTensorSpec::bytes).
   /// \throws ShapeError when the byte count does not match shape and type or the name repeats,
-  /// UsageError for a block-quantized or unknown type.
+  /// UsageError for an unknown type.
   void add_tensor(std::string const& name, std::vector<std::size_t> const& shape, GgmlType type,
                   std::span<std::byte const> bytes) {
     GgufTensorSpec spec{name, shape, type};

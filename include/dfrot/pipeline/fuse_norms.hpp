@@ -11,10 +11,11 @@ namespace dfrot::pipeline {
 
 namespace detail {
 /// W ← W·diag(γ) in float64 (columns of a [out, in] weight scaled by γ).
+/// In place: a float·float product is exact in float64, so this rounds exactly as a float64 copy would.
 inline void scale_columns(model::RowMatrix& w, model::Vector const& gamma) {
-  Eigen::MatrixXd const wd = w.cast<double>();
-  Eigen::VectorXd const g = gamma.cast<double>();
-  w = (wd * g.asDiagonal()).cast<float>();
+  for (Eigen::Index r = 0; r < w.rows(); ++r)
+    for (Eigen::Index c = 0; c < w.cols(); ++c)
+      w(r, c) = static_cast<float>(static_cast<double>(w(r, c)) * static_cast<double>(gamma(c)));
 }
 }  // namespace detail
 

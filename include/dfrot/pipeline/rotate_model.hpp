@@ -3,6 +3,8 @@
 // in float64 (ALGORITHMS.md §1.3-§1.5).
 #pragma once
 
+#include <algorithm>
+
 #include <span>
 
 #include <Eigen/Core>
@@ -14,8 +16,14 @@
 namespace dfrot::pipeline {
 
 namespace detail {
-inline void right_multiply(model::RowMatrix& w, Eigen::MatrixXd const& q) {  // W ← W·Q
-  w = (w.cast<double>() * q).cast<float>();
+/// W ← W·Q in float64, by blocks of rows (a 128k-row embedding would need 4 GB of float64 at once).
+inline void right_multiply(model::RowMatrix& w, Eigen::MatrixXd const& q) {
+  constexpr Eigen::Index kBlock = 4096;
+  for (Eigen::Index r0 = 0; r0 < w.rows(); r0 += kBlock) {
+    Eigen::Index const n = std::min(kBlock, w.rows() - r0);
+    Eigen::MatrixXd const block = w.middleRows(r0, n).cast<double>() * q;
+    w.middleRows(r0, n) = block.cast<float>();
+  }
 }
 inline void left_multiply_transposed(model::RowMatrix& w, Eigen::MatrixXd const& q) {  // W ← Qᵀ·W
   w = (q.transpose() * w.cast<double>()).cast<float>();
