@@ -43,8 +43,12 @@ struct ForwardWorkspace {
   /// One attention thread's buffers: the scores of a block of query rows, the dequantized keys and
   /// values of one KV head (packed int4 cache), a gathered prefix + rows run (segments). Vectors
   /// keep their capacity, so a decode loop reallocates them only O(log n) times as the cache grows.
+  /// Aligned like Eigen's own matrices: Eigen's vectorized sums (the softmax's) peel scalar
+  /// elements up to the first aligned one, so a buffer at a varying malloc offset would change
+  /// the summation order, and the results, from call to call.
+  using Buffer = std::vector<float, Eigen::aligned_allocator<float>>;
   struct AttentionScratch {
-    std::vector<float> scores, k_deq, v_deq, k_run, v_run;
+    Buffer scores, k_deq, v_deq, k_run, v_run;
   };
   std::vector<AttentionScratch> attention;  ///< slot i: OpenMP thread i of the heads' loop
 };
@@ -332,12 +336,12 @@ class LlamaModel {
       // head (each key dequantized once per thread and KV head, to the fake quantizer's exact
       // float values); a segment whose prefix is not adjacent to its rows gathers both into
       // one contiguous run.
-      std::vector<float>& k_deq = scratch.k_deq;
-      std::vector<float>& v_deq = scratch.v_deq;
+      ForwardWorkspace::Buffer& k_deq = scratch.k_deq;
+      ForwardWorkspace::Buffer& v_deq = scratch.v_deq;
       k_deq.resize(k_store.quantized() ? static_cast<std::size_t>(total * d_h) : 0);
       v_deq.resize(v_store.quantized() ? static_cast<std::size_t>(total * d_h) : 0);
-      std::vector<float>& k_run = scratch.k_run;
-      std::vector<float>& v_run = scratch.v_run;
+      ForwardWorkspace::Buffer& k_run = scratch.k_run;
+      ForwardWorkspace::Buffer& v_run = scratch.v_run;
       std::size_t deq_head = c.n_kv_heads;
       for (std::size_t head = begin; head < end; ++head) {
         std::size_t const kv_head = head / group;
@@ -351,7 +355,7 @@ class LlamaModel {
           if (v_store.quantized()) v_store.dequantize(0, rows, col, w, v_deq.data(), w);
         }
         // Row r of this KV head's keys / values, wherever they are stored.
-        auto key_rows = [&](KvStore const& store, float const* fp32, std::vector<float> const& deq) {
+        auto key_rows = [&](KvStore const& store, float const* fp32, ForwardWorkspace::Buffer const& deq) {
           return store.quantized() ? std::pair(deq.data(), d_h)
                                    : std::pair(fp32 + kv_col, kv_width);
         };
@@ -367,7 +371,7 @@ class LlamaModel {
           float const* vs = v_base + static_cast<Eigen::Index>(g.prefix_begin) * v_ld;
           Eigen::Index kld = k_ld, vld = v_ld;
           if (static_cast<Eigen::Index>(g.prefix_end) != own) {
-            auto gather = [&](float const* base, Eigen::Index ld, std::vector<float>& run) {
+            auto gather = [&](float const* base, Eigen::Index ld, ForwardWorkspace::Buffer& run) {
               run.resize(static_cast<std::size_t>((prefix + rows_n) * d_h));
               Map dst(run.data(), prefix + rows_n, d_h, Stride(d_h));
               dst.topRows(prefix) = ConstMap(base + static_cast<Eigen::Index>(g.prefix_begin) * ld,
