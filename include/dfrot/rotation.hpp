@@ -20,3 +20,4 @@
 #include "dfrot/rotation/random_orthogonal.hpp"
 #include "dfrot/rotation/rotation.hpp"
 #include "dfrot/rotation/rotation_losses.hpp"
+#include "dfrot/rotation/signed_hadamard.hpp"

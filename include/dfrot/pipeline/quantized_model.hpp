@@ -107,7 +107,9 @@ inline Eigen::MatrixXd make_residual_rotation(QuantScheme const& s, std::size_t 
 struct WeightTransformPlan {
   bool rotate = false;                  ///< false: --rotate none, the weights stay as they are
   bool subtract_embedding_mean = false;
-  Eigen::MatrixXd r1;                   ///< d×d
+  Eigen::MatrixXd r1;                   ///< d×d (empty when r1_hadamard holds it)
+  /// QuaRot's randomized Hadamard R1 in factored form, applied by the float64 butterfly.
+  std::optional<rotation::SignedHadamard> r1_hadamard;
   std::vector<Eigen::MatrixXd> r2;      ///< per layer (SpinQuant's R2 from a file), or empty:
   Eigen::MatrixXd head_rotation;        ///< … H_{d_h}/√d_h in every layer
   std::optional<hadamard::HadamardTransform> t_d, t_ff;  ///< offline halves of the online T_d, T_ff
@@ -122,7 +124,8 @@ inline WeightTransformPlan plan_weight_transform(model::ModelConfig const& c, Qu
   if (s.rotation == RotationKind::kNone) return p;
   p.rotate = true;
   p.subtract_embedding_mean = s.subtract_embedding_mean;
-  p.r1 = make_residual_rotation(s, c.hidden);
+  if (s.rotation == RotationKind::kHadamard) p.r1_hadamard = rotation::RandomHadamardRotation(s.seed).factored(c.hidden);
+  else p.r1 = make_residual_rotation(s, c.hidden);
   // V/O: per-head H_{d_h} fused on V (the cache holds v·H) and on the matching o_proj columns. QuaRot
   // style adds a full online T_d before o_proj so its input is Hadamard-rotated across heads too; this
   // works for any head count (QuaRot's cross-head Ĥ_{n_h} needs n_h = K·2^m; SmolLM2 has n_h = 9).
@@ -151,7 +154,8 @@ inline void transform_dense_weights(model::LlamaWeights& w, WeightTransformPlan 
   if (!p.rotate) return;
   fuse_final_rms_norm(w);
   if (p.subtract_embedding_mean) subtract_embedding_mean(w);
-  rotate_dense_residual(w, p.r1);
+  if (p.r1_hadamard) rotate_dense_residual(w, *p.r1_hadamard, p.online.n_threads);
+  else rotate_dense_residual(w, p.r1);
 }
 
 /// Layer `l`'s part of a planned transform: norms fused, R1 on both sides, V/O rotation, the
@@ -160,7 +164,8 @@ inline void transform_layer_weights(model::LayerWeights& layer, model::ModelConf
                                     WeightTransformPlan const& p, std::size_t l) {
   if (!p.rotate) return;
   fuse_layer_rms_norms(layer);
-  rotate_layer_residual(layer, p.r1);
+  if (p.r1_hadamard) rotate_layer_residual(layer, *p.r1_hadamard, p.online.n_threads);
+  else rotate_layer_residual(layer, p.r1);
   rotate_layer_values_per_head(layer, c, p.r2.empty() ? p.head_rotation : p.r2.at(l));
   if (p.t_d) fuse_input_transform(layer.wo, *p.t_d);
   fuse_input_transform(layer.w_down, *p.t_ff);

@@ -12,6 +12,7 @@
 #include "dfrot/core/error.hpp"
 #include "dfrot/hadamard/hadamard_transform.hpp"
 #include "dfrot/model/llama_weights.hpp"
+#include "dfrot/rotation/signed_hadamard.hpp"
 
 namespace dfrot::pipeline {
 
@@ -38,23 +39,56 @@ inline bool norms_are_fused(model::LlamaWeights const& w) {
 }
 }  // namespace detail
 
+namespace detail {
+/// Q applied as a dense float64 matrix, or as a SignedHadamard through the butterfly.
+struct DenseRotation {
+  Eigen::MatrixXd const& q;
+  void right(model::RowMatrix& w) const { right_multiply(w, q); }
+  void left_transposed(model::RowMatrix& w) const { left_multiply_transposed(w, q); }
+};
+struct FactoredRotation {
+  rotation::SignedHadamard const& q;
+  int n_threads;
+  static MatrixView<float> view(model::RowMatrix& w) {
+    return {w.data(), static_cast<std::size_t>(w.rows()), static_cast<std::size_t>(w.cols())};
+  }
+  void right(model::RowMatrix& w) const { q.right_multiply(view(w), n_threads); }
+  void left_transposed(model::RowMatrix& w) const { q.left_multiply_transposed(view(w), n_threads); }
+};
+template <class Rotation>
+void rotate_layer_residual(model::LayerWeights& l, Rotation const& q) {
+  q.right(l.wq);
+  q.right(l.wk);
+  q.right(l.wv);
+  q.left_transposed(l.wo);
+  q.right(l.w_gate);
+  q.right(l.w_up);
+  q.left_transposed(l.w_down);
+}
+template <class Rotation>
+void rotate_dense_residual(model::LlamaWeights& w, Rotation const& q) {
+  q.right(w.tok_embeddings);
+  q.right(w.output);
+}
+}  // namespace detail
+
 /// One layer's part of rotate_residual: q/k/v and gate/up W·Q, o_proj and down_proj Qᵀ·W.
 /// \pre the layer's norms are fused and Q is d×d (rotate_residual checks both).
 inline void rotate_layer_residual(model::LayerWeights& l, Eigen::MatrixXd const& q) {
-  detail::right_multiply(l.wq, q);
-  detail::right_multiply(l.wk, q);
-  detail::right_multiply(l.wv, q);
-  detail::left_multiply_transposed(l.wo, q);
-  detail::right_multiply(l.w_gate, q);
-  detail::right_multiply(l.w_up, q);
-  detail::left_multiply_transposed(l.w_down, q);
+  detail::rotate_layer_residual(l, detail::DenseRotation{q});
+}
+/// The same for QuaRot's randomized Hadamard in factored form (equal up to float64 rounding).
+inline void rotate_layer_residual(model::LayerWeights& l, rotation::SignedHadamard const& q, int n_threads) {
+  detail::rotate_layer_residual(l, detail::FactoredRotation{q, n_threads});
 }
 
 /// The dense part of rotate_residual: embeddings and lm_head, W·Q.
 /// \pre the final norm is fused (the lm_head untied) and Q is d×d.
 inline void rotate_dense_residual(model::LlamaWeights& w, Eigen::MatrixXd const& q) {
-  detail::right_multiply(w.tok_embeddings, q);
-  detail::right_multiply(w.output, q);
+  detail::rotate_dense_residual(w, detail::DenseRotation{q});
+}
+inline void rotate_dense_residual(model::LlamaWeights& w, rotation::SignedHadamard const& q, int n_threads) {
+  detail::rotate_dense_residual(w, detail::FactoredRotation{q, n_threads});
 }
 
 /// Rotates the residual stream by Q (x ↦ x·Q): embeddings, q/k/v and gate/up (input side, W·Q),

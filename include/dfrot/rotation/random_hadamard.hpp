@@ -9,6 +9,7 @@
 #include "dfrot/core/rng.hpp"
 #include "dfrot/hadamard/hadamard_transform.hpp"
 #include "dfrot/rotation/rotation.hpp"
+#include "dfrot/rotation/signed_hadamard.hpp"
 
 namespace dfrot::rotation {
 
@@ -31,18 +32,15 @@ class RandomHadamardRotation final : public RotationGenerator {
   std::string name() const override { return "hadamard"; }
 
   Rotation generate(std::size_t d) const override {
-    hadamard::HadamardTransform const t(d, fallback_);
-    std::vector<double> const s = random_signs(d, seed_);
-    Eigen::Index const n = static_cast<Eigen::Index>(d);
-    // Row-major buffer: row i starts as s_i·e_i; apply_rows maps each row u to T·u, so row i
-    // becomes s_i·(T e_i)ᵀ = s_i · (row i of Tᵀ).
-    std::vector<double> rows(d * d, 0.0);
-    for (std::size_t i = 0; i < d; ++i) rows[i * d + i] = s[i];
-    t.apply_rows(MatrixView<double>(rows.data(), d, d));
-    Eigen::MatrixXd q = Eigen::Map<Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic,
-                                                 Eigen::RowMajor>>(rows.data(), n, n);
-    return {std::move(q), "hadamard", seed_,
-            str_cat("randomized Hadamard diag(s)·Tᵀ, seed ", seed_, ", ", t.description())};
+    SignedHadamard const q = factored(d);
+    return {q.dense(), "hadamard", seed_,
+            str_cat("randomized Hadamard diag(s)·Tᵀ, seed ", seed_, ", ", q.transform().description())};
+  }
+
+  /// The same Q in factored form (applied to weights by the butterfly, never formed).
+  SignedHadamard factored(std::size_t d) const {
+    (void)hadamard::HadamardTransform(d, fallback_);  // the size check before d signs are drawn
+    return SignedHadamard(random_signs(d, seed_), fallback_);
   }
 
  private:
