@@ -13,36 +13,25 @@
 #include "dfrot/core/error.hpp"
 #include "dfrot/core/matrix_view.hpp"
 #include "dfrot/core/parallel.hpp"
+#include "dfrot/core/isa.hpp"
+#include "dfrot/quant/cpu/clip_kernels.hpp"
 #include "dfrot/quant/grid.hpp"
 #include "dfrot/quant/quant_config.hpp"
 #include "dfrot/quant/quantized_tensor.hpp"
 
 namespace dfrot::quant {
 
-/// Σ_j |fake_quantize(w_j) − w_j|^norm, accumulated in double (norm 2 without pow). Stops as soon
-/// as the partial sum reaches `bound` (the terms are ≥ 0, so such a candidate can no longer be a
-/// strict improvement) and returns the partial sum: the search's choices are unchanged while most
-/// of the expensive pow calls of losing candidates are skipped.
+/// Σ_j |Q(w_j) − w_j|^norm, the clip search's error (ALGORITHMS.md §3.2), on the best SIMD level
+/// (clip_kernels.inl): each difference scale·(q − zero) − w is rounded once (an FMA), the power is
+/// dfrot's own float64 exp/log (relative error < 3·10⁻⁹ against the exact power; norm 2 squares),
+/// and the terms are summed in double in 16 lanes in a fixed order, so the result is the same
+/// double on every ISA level. Stops as soon as the partial sum reaches `bound` (the terms are ≥ 0,
+/// so such a candidate can no longer be a strict improvement) and returns the partial sum.
 template <QuantScalar T>
 double clip_error(std::span<T const> w, QuantParams<T> p, Grid<T> const& g, double norm,
                   double bound = std::numeric_limits<double>::infinity()) {
-  constexpr std::size_t kCheckEvery = 32;
-  double err = 0.0;
-  if (norm == 2.0) {
-    for (T const x : w) {
-      double const e = static_cast<double>(fake_quantize(x, p, g) - x);
-      err += e * e;
-    }
-    return err;
-  }
-  T const t_norm = static_cast<T>(norm);
-  for (std::size_t j0 = 0; j0 < w.size(); j0 += kCheckEvery) {
-    std::size_t const j1 = std::min(w.size(), j0 + kCheckEvery);
-    for (std::size_t j = j0; j < j1; ++j)
-      err += static_cast<double>(std::pow(std::abs(fake_quantize(w[j], p, g) - w[j]), t_norm));
-    if (err >= bound) return err;
-  }
-  return err;
+  return cpu::clip_error<T>(active_isa(), w.data(), w.size(), {p.scale, p.zero, g.qmin, g.qmax},
+                            g.symmetry == Symmetry::kAsym, norm, bound);
 }
 
 /// Parameters of one weight group (a row, a row segment or a whole tensor), ALGORITHMS.md §3.2.
