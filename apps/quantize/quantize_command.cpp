@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -83,10 +84,14 @@ int quantize_streamed(QuantizeOptions const& o, pipeline::QuantScheme const& sch
   double fresh_start = 0;
   auto progress_line = [&](std::size_t layer, std::size_t n_layers, std::size_t left, std::string const& stage,
                            double seconds) {
-    double const per_layer = fresh_done ? (seconds - fresh_start) / double(fresh_done) : 0;
-    std::fprintf(stderr, "\rquantize: layer %zu/%zu %-22s %6.0f s  ETA %6.0f s  peak RSS %.2f GB ",
-                 layer, n_layers, stage.c_str(), seconds, per_layer * double(left),
-                 double(peak_rss_bytes()) / 1e9);
+    // No ETA until a layer has finished in this run (the first layer's stages have no pace yet).
+    std::string const eta =
+        fresh_done ? str_cat(static_cast<long long>(std::lround((seconds - fresh_start) /
+                                                                double(fresh_done) * double(left))),
+                             " s")
+                   : std::string("?");
+    std::fprintf(stderr, "\rquantize: layer %zu/%zu %-22s %6.0f s  ETA %8s  peak RSS %.2f GB ",
+                 layer, n_layers, stage.c_str(), seconds, eta.c_str(), double(peak_rss_bytes()) / 1e9);
     std::fflush(stderr);
   };
   so.progress = [&](pipeline::StreamedProgress const& p) {

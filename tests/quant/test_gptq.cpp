@@ -120,6 +120,11 @@ TEST_SUITE("quant") {
       }
     }
     CHECK(max_err < 1e-12);
+    // take_hessian builds the same matrix in the accumulator's storage.
+    Eigen::MatrixXd const taken = std::move(acc).take_hessian();
+    CHECK(taken.rows() == h.rows());
+    CHECK(taken.cols() == h.cols());
+    CHECK((taken.array() == h.array()).all());
   }
 
   TEST_CASE("gptq_quantize: equals the unblocked float64 reference within 1e-6") {

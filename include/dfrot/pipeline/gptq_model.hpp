@@ -167,7 +167,7 @@ class SequentialGptq {
         capture.reset();
         m_.forward_layer(l, x, cache_, &capture, fwd);
       }
-      Eigen::MatrixXd const h = acc.hessian();
+      Eigen::MatrixXd const h = std::move(acc).take_hessian();
       report_.hessian_seconds += seconds_since(t0);
       auto const t1 = Clock::now();
       for (Linear const& lin : g.linears) {
