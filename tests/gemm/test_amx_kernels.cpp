@@ -116,7 +116,8 @@ TEST_SUITE("gemm") {
                                      a.code_sums.data(), &w8, nullptr, 0};
           // All panels, and a sub-range starting at an odd panel (a thread's share).
           std::size_t const np = w4.n_panels();
-          for (auto [p0, p1] : {std::pair<std::size_t, std::size_t>{0, np}, {np > 1 ? 1 : 0, np}}) {
+          for (auto const& range : {std::pair<std::size_t, std::size_t>{0, np}, {np > 1 ? 1 : 0, np}}) {
+            std::size_t const p0 = range.first, p1 = range.second;  // clang 14: no lambda capture of bindings
             CAPTURE(p0);
             auto const ref4 = run(g4, sh.m, sh.n_out, p0, p1, [&](auto const& g, std::size_t b, std::size_t e) {
               cpu::scalar::int_gemm(g, 0, sh.m, b, e);

@@ -28,7 +28,8 @@ QuantizedActivations activations(std::size_t m, std::size_t k, int bits, quant::
 
 TEST_SUITE("gemm") {
   TEST_CASE("GpuInt4Weights: the GPU image holds the panel layout's codes, scales and row sums") {
-    for (auto [n_out, n_in] : {std::pair<std::size_t, std::size_t>{16, 64}, {20, 72}, {65, 130}, {3, 8}}) {
+    for (auto const& shape : {std::pair<std::size_t, std::size_t>{16, 64}, {20, 72}, {65, 130}, {3, 8}}) {
+    std::size_t const n_out = shape.first, n_in = shape.second;  // clang 14: no lambda capture of bindings
       CAPTURE(n_out);
       CAPTURE(n_in);
       PackedInt4Weights const w =

@@ -45,7 +45,7 @@ std::vector<double> reference_int_gemm(QuantizedActivations const& a, Weights co
 
 #if DFROT_X86
 __attribute__((target("f16c"))) std::uint16_t hardware_f16(float f) {
-  return static_cast<std::uint16_t>(_cvtss_sh(f, 0));
+  return static_cast<std::uint16_t>(_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(f), 0), 0));
 }
 #endif
 

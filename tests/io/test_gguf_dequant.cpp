@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cmath>
+#include <limits>
 #include <cstdint>
 #include <vector>
 
@@ -24,7 +25,7 @@ double half_reference(std::uint16_t h) {
   int const exp = (h >> 10) & 31;
   int const mant = h & 1023;
   if (exp == 0) return sign * std::ldexp(mant, -24);
-  if (exp == 31) return mant ? NAN : sign * INFINITY;
+  if (exp == 31) return mant ? std::numeric_limits<double>::quiet_NaN() : sign * HUGE_VAL;
   return sign * std::ldexp(1024 + mant, exp - 25);
 }
 

@@ -125,7 +125,7 @@ TEST_SUITE("io") {
     for (std::size_t j = 0; j < 32; ++j) {
       auto const byte = static_cast<std::uint8_t>(raw[20 * block + 4 + j % 16]);
       int const nib = j < 16 ? (byte & 15) : (byte >> 4);
-      CHECK(wq[32 * block + j] == doctest::Approx(d * static_cast<float>(nib) + m).epsilon(1e-6));
+      CHECK(wq[32 * block + j] == doctest::Approx(static_cast<double>(d * static_cast<float>(nib) + m)).epsilon(1e-6));
     }
     auto const& e = f.tensor("token_embd.weight");
     REQUIRE(e.type == dfrot::io::GgmlType::kQ8_0);
@@ -136,7 +136,7 @@ TEST_SUITE("io") {
     auto const& emb = ck.tensor("tok_embeddings").data;
     for (std::size_t j = 0; j < 32; ++j) {
       auto const qv = static_cast<std::int8_t>(eraw[34 * 999 + 2 + j]);
-      CHECK(emb[32 * 999 + j] == doctest::Approx(de * qv).epsilon(1e-6));
+      CHECK(emb[32 * 999 + j] == doctest::Approx(static_cast<double>(de * qv)).epsilon(1e-6));
     }
   }
 

@@ -18,12 +18,12 @@ inline model::RowMatrixF forward_logits(model::LlamaWeights const& w, std::vecto
 
 /// ‖a − b‖_F / ‖b‖_F.
 inline double relative_frobenius_error(model::RowMatrixF const& a, model::RowMatrixF const& b) {
-  return (a - b).norm() / b.norm();
+  return static_cast<double>((a - b).norm() / b.norm());
 }
 
 /// max|a − b| / max|b|.
 inline double relative_max_error(model::RowMatrixF const& a, model::RowMatrixF const& b) {
-  return (a - b).cwiseAbs().maxCoeff() / b.cwiseAbs().maxCoeff();
+  return static_cast<double>((a - b).cwiseAbs().maxCoeff() / b.cwiseAbs().maxCoeff());
 }
 
 }  // namespace dfrot::test

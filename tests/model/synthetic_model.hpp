@@ -90,7 +90,7 @@ inline std::vector<std::vector<double>> reference_forward(model::LlamaWeights co
   };
   std::vector<std::vector<double>> x(n, std::vector<double>(d));
   for (std::size_t t = 0; t < n; ++t)
-    for (std::size_t i = 0; i < d; ++i) x[t][i] = w.tok_embeddings(tokens[t], Eigen::Index(i));
+    for (std::size_t i = 0; i < d; ++i) x[t][i] = static_cast<double>(w.tok_embeddings(tokens[t], Eigen::Index(i)));
   for (auto const& layer : w.layers) {
     std::vector<std::vector<double>> q(n), k(n), v(n);
     for (std::size_t t = 0; t < n; ++t) {

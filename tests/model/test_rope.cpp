@@ -22,7 +22,7 @@ TEST_SUITE("model") {
     for (std::size_t h = 0; h < 16; h += 8) {
       for (std::size_t i = 0; i < 4; ++i) {
         double const angle = 7.0 * std::pow(c.rope_theta, -2.0 * double(i) / 8.0);
-        double const a = x[h + 2 * i], b = x[h + 2 * i + 1];
+        double const a = static_cast<double>(x[h + 2 * i]), b = static_cast<double>(x[h + 2 * i + 1]);
         CHECK(double(y[h + 2 * i]) == doctest::Approx(a * std::cos(angle) - b * std::sin(angle)).epsilon(1e-6));
         CHECK(double(y[h + 2 * i + 1]) == doctest::Approx(a * std::sin(angle) + b * std::cos(angle)).epsilon(1e-6));
       }

@@ -47,8 +47,8 @@ void check_against_fixture(LlamaModel const& m, std::filesystem::path const& fix
   for (Eigen::Index t = 0; t < 64; ++t) {
     Eigen::Index ours = 0, theirs = 0;
     for (Eigen::Index v = 0; v < 512; ++v) {
-      double const b = ref[std::size_t(t * 512 + v)];
-      double const a = logits(t, v);
+      double const b = static_cast<double>(ref[std::size_t(t * 512 + v)]);
+      double const a = static_cast<double>(logits(t, v));
       worst = std::max(worst, std::abs(a - b) / (2e-4 + 2e-5 * std::abs(b)));
       if (logits(t, v) > logits(t, ours)) ours = v;
       if (ref[std::size_t(t * 512 + v)] > ref[std::size_t(t * 512 + theirs)]) theirs = v;

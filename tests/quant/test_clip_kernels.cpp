@@ -102,7 +102,7 @@ TEST_SUITE("quant") {
             if (ref < 0x1p-1021L || ref > 0x1p1022L) continue;
             std::vector<float> const one{-e};
             double const got = clip_error<float>(one, huge, g, norm);
-            worst = std::max(worst, static_cast<double>(std::fabs((got - ref) / ref)));
+            worst = std::max(worst, static_cast<double>(std::fabs((static_cast<long double>(got) - ref) / ref)));
           }
         }
       }

@@ -65,7 +65,7 @@ TEST_SUITE("rotation") {
     Eigen::MatrixXd m_ref = Eigen::MatrixXd::Zero(48, 48);
     for (std::size_t t = 0; t < s.n; ++t) {
       Eigen::RowVectorXd a(48);
-      for (Eigen::Index j = 0; j < 48; ++j) a(j) = s.data[t * 48 + std::size_t(j)];
+      for (Eigen::Index j = 0; j < 48; ++j) a(j) = static_cast<double>(s.data[t * 48 + std::size_t(j)]);
       Eigen::RowVectorXd const y = a * c;
       auto const p = quant::activation_params<double>(std::min(0.0, y.minCoeff()),
                                                       std::max(0.0, y.maxCoeff()), g);

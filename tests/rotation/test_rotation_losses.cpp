@@ -170,7 +170,7 @@ TEST_SUITE("rotation") {
     // Re-evaluating the best rotation on all rows gives the recorded loss (full batch).
     Eigen::MatrixXd x(Eigen::Index(s.n), Eigen::Index(d));
     for (std::size_t t = 0; t < s.n; ++t)
-      for (std::size_t j = 0; j < d; ++j) x(Eigen::Index(t), Eigen::Index(j)) = s.data[t * d + j];
+      for (std::size_t j = 0; j < d; ++j) x(Eigen::Index(t), Eigen::Index(j)) = static_cast<double>(s.data[t * d + j]);
     CHECK(loss.evaluate(x, r.best_rotation, w) == doctest::Approx(r.best_loss).epsilon(1e-12));
     // Mini-batches run and stay orthogonal.
     o.batch_rows = 128;

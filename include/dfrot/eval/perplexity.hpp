@@ -72,7 +72,7 @@ inline PerplexityResult perplexity(model::LlamaModel const& model, std::span<int
           opt.n_threads);
       for (std::size_t i = 0; i < rows; ++i) {
         auto const row = logits.row(static_cast<Eigen::Index>(i));
-        double const mx = row.maxCoeff();
+        double const mx = static_cast<double>(row.maxCoeff());
         double sum = 0;
         for (Eigen::Index v = 0; v < row.size(); ++v) sum += std::exp(double(row(v)) - mx);
         int const target = window[r0 + i + 1];

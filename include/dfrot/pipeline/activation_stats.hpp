@@ -117,7 +117,7 @@ inline ActivationStats activation_stats(MatrixView<float const> x,
     for (std::size_t c = 0; c < d; ++c) mags.push_back(std::abs(x(r, c)));
   auto const mid = mags.begin() + static_cast<std::ptrdiff_t>(mags.size() / 2);
   std::nth_element(mags.begin(), mid, mags.end());
-  double median = *mid;
+  double median = static_cast<double>(*mid);
   if (mags.size() % 2 == 0) median = 0.5 * (median + double(*std::max_element(mags.begin(), mid)));
   s.median_abs = median;
 
@@ -130,7 +130,7 @@ inline ActivationStats activation_stats(MatrixView<float const> x,
     bool row_massive = false;
     double mean = 0.0;
     for (std::size_t c = 0; c < d; ++c) {
-      double const v = x(r, c), a = std::abs(v);
+      double const v = static_cast<double>(x(r, c)), a = std::abs(v);
       mean += v;
       channel_max[c] = std::max(channel_max[c], a);
       if (a > s.massive_threshold) {

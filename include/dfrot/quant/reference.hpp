@@ -123,7 +123,7 @@ inline Quantized quantize_weights(std::vector<double> const& w, std::size_t rows
     for (std::size_t k = 0; k < ng; ++k) {
       std::span<double const> g(w.data() + r * cols + k * out.group, out.group);
       double scale = 1, zero = 0;
-      weight_group(g, cfg.bits, cfg.symmetry, cfg.clip_ratio, clip, scale, zero);
+      weight_group(g, cfg.bits, cfg.symmetry, static_cast<double>(cfg.clip_ratio), clip, scale, zero);
       out.scales[r * ng + k] = scale;
       out.zeros[r * ng + k] = zero;
       for (std::size_t j = 0; j < out.group; ++j) {
@@ -214,7 +214,7 @@ inline std::vector<double> gptq(std::vector<double> w, std::size_t rows, std::si
     for (std::size_t r = 0; r < rows; ++r) {
       std::vector<double> seg(n);
       for (std::size_t j = 0; j < n; ++j) seg[j] = W(r, col_of(c0 + j));
-      weight_group(seg, q.bits, q.symmetry, q.clip_ratio, s.clip, scale[r], zero[r]);
+      weight_group(seg, q.bits, q.symmetry, static_cast<double>(q.clip_ratio), s.clip, scale[r], zero[r]);
     }
   };
   auto identity = [](std::size_t c) { return c; };
@@ -299,7 +299,7 @@ inline std::vector<double> gptq(std::vector<double> w, std::size_t rows, std::si
       for (std::size_t r = 0; r < rows; ++r) {
         std::vector<double> seg(wp.begin() + static_cast<std::ptrdiff_t>(r * cols + i),
                                 wp.begin() + static_cast<std::ptrdiff_t>(r * cols + i + gs));
-        weight_group(seg, q.bits, q.symmetry, q.clip_ratio, s.clip, scale[r], zero[r]);
+        weight_group(seg, q.bits, q.symmetry, static_cast<double>(q.clip_ratio), s.clip, scale[r], zero[r]);
       }
     }
     for (std::size_t r = 0; r < rows; ++r) {

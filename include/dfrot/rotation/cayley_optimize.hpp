@@ -88,7 +88,7 @@ inline OptimizeRotationResult optimize_rotation(MatrixView<float const> x,
     for (std::size_t i = 0; i < b; ++i) {
       float const* src = x.row(perm[i]);
       for (std::size_t j = 0; j < d; ++j) {
-        batch(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = src[j];
+        batch(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = static_cast<double>(src[j]);
       }
       if (!row_weights.empty()) batch_w[i] = row_weights[perm[i]];
     }
