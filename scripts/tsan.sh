@@ -5,7 +5,7 @@
 # GEMMs at 1 and 2 threads, GPTQ, the quantizers, calibration and the model's forward.
 # libomp itself is not instrumented: tests/tsan.supp ignores the interceptor calls made from inside
 # it (its own mutexes); dfrot's code in parallel regions is still checked (a deliberate race in a
-# parallel_for body is reported, disjoint writes are not). Warnings are errors, as in every preset
+# parallel_for body is reported, disjoint writes are not). Warnings are errors, as in the fuzz and CI presets
 # (clang 14 warns about more than GCC 12, e.g. -Wdouble-promotion on float→double initializations).
 # Usage: scripts/tsan.sh [ctest args]   (e.g. -R gemm)
 set -euo pipefail
