@@ -30,8 +30,7 @@ namespace dfrot::quant {
 template <QuantScalar T>
 double clip_error(std::span<T const> w, QuantParams<T> p, Grid<T> const& g, double norm,
                   double bound = std::numeric_limits<double>::infinity()) {
-  return cpu::clip_error<T>(active_isa(), w.data(), w.size(), {p.scale, p.zero, g.qmin, g.qmax},
-                            g.symmetry == Symmetry::kAsym, norm, bound);
+  return cpu::clip_error<T>(active_isa(), w.data(), w.size(), p, g, norm, bound);
 }
 
 /// Parameters of one weight group (a row, a row segment or a whole tensor), ALGORITHMS.md §3.2.

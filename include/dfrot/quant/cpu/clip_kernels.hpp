@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// ClipKernels<I>: the clip-search error kernel of one ISA level, for dispatch_isa.
+// clip_error(isa, …): the clip-search error kernel on the best ISA level, for dispatch_isa.
 #pragma once
 
 #include <cstddef>
@@ -9,6 +9,7 @@
 #include "dfrot/quant/cpu/clip_kernels_avx2.hpp"
 #include "dfrot/quant/cpu/clip_kernels_avx512.hpp"
 #include "dfrot/quant/cpu/clip_kernels_scalar.hpp"
+#include "dfrot/quant/grid.hpp"
 
 namespace dfrot::quant::cpu {
 
@@ -20,54 +21,33 @@ inline constexpr IsaSet kClipIsas =
     kIsaSet<>;
 #endif
 
-template <class T>
-using ClipGroup = scalar::ClipGroup<T>;
-
-template <Isa I>
-struct ClipKernels {
-  template <class T, bool kAsym, bool kSquare>
-  static double error(T const* x, std::size_t n, ClipGroup<T> const& c, double norm,
-                      double bound) noexcept {
-    return scalar::clip_error_lanes<T, kAsym, kSquare>(x, n, c, norm, bound);
-  }
-};
-
+/// clip_error_lanes of level I.
+template <Isa I, class T, bool kAsym, bool kSquare>
+double clip_error_level(T const* x, std::size_t n, QuantParams<T> p, Grid<T> const& g, double norm,
+                        double bound) noexcept {
 #if DFROT_X86
-template <>
-struct ClipKernels<Isa::kAvx2> {
-  template <class T, bool kAsym, bool kSquare>
-  static double error(T const* x, std::size_t n, ClipGroup<T> const& c, double norm,
-                      double bound) noexcept {
-    return avx2::clip_error_lanes<T, kAsym, kSquare>(x, n, {c.scale, c.zero, c.qmin, c.qmax}, norm,
-                                                     bound);
+  if constexpr (I == Isa::kAvx512) {
+    return avx512::clip_error_lanes<T, kAsym, kSquare>(x, n, p, g, norm, bound);
+  } else if constexpr (I == Isa::kAvx2) {
+    return avx2::clip_error_lanes<T, kAsym, kSquare>(x, n, p, g, norm, bound);
   }
-};
-
-template <>
-struct ClipKernels<Isa::kAvx512> {
-  template <class T, bool kAsym, bool kSquare>
-  static double error(T const* x, std::size_t n, ClipGroup<T> const& c, double norm,
-                      double bound) noexcept {
-    return avx512::clip_error_lanes<T, kAsym, kSquare>(x, n, {c.scale, c.zero, c.qmin, c.qmax},
-                                                       norm, bound);
-  }
-};
 #endif
+  return scalar::clip_error_lanes<T, kAsym, kSquare>(x, n, p, g, norm, bound);
+}
 
 /// Σ_j |Q(x_j) − x_j|^norm on the best clip kernel level not above `isa` (the same double on every
 /// level; see clip_kernels.inl).
 template <class T>
-double clip_error(Isa isa, T const* x, std::size_t n, ClipGroup<T> const& c, bool asym,
+double clip_error(Isa isa, T const* x, std::size_t n, QuantParams<T> p, Grid<T> const& g,
                   double norm, double bound) noexcept {
   return dispatch_isa<kClipIsas>(isa, [&]<Isa I>() {
-    using K = ClipKernels<I>;
     bool const square = norm == 2.0;
-    if (asym) {
-      return square ? K::template error<T, true, true>(x, n, c, norm, bound)
-                    : K::template error<T, true, false>(x, n, c, norm, bound);
+    if (g.symmetry == Symmetry::kAsym) {
+      return square ? clip_error_level<I, T, true, true>(x, n, p, g, norm, bound)
+                    : clip_error_level<I, T, true, false>(x, n, p, g, norm, bound);
     }
-    return square ? K::template error<T, false, true>(x, n, c, norm, bound)
-                  : K::template error<T, false, false>(x, n, c, norm, bound);
+    return square ? clip_error_level<I, T, false, true>(x, n, p, g, norm, bound)
+                  : clip_error_level<I, T, false, false>(x, n, p, g, norm, bound);
   });
 }
 

@@ -61,23 +61,17 @@ DFROT_FORCEINLINE typename ClipD::Reg clip_term(typename ClipD::Reg e, typename 
   }
 }
 
-/// The per-group constants of clip_error_lanes.
-template <class T>
-struct ClipGroup {
-  T scale, zero, qmin, qmax;
-};
-
 /// Adds the terms of the 16 elements x[0, 16) to acc (element i into lane i); lanes at or beyond
 /// `count` (a partial last block, read from a zero-padded copy) add 0.
 template <class T, bool kAsym, bool kSquare>
-DFROT_FORCEINLINE void clip_block(T const* x, std::size_t count, ClipGroup<T> const& c,
+DFROT_FORCEINLINE void clip_block(T const* x, std::size_t count, QuantParams<T> p, Grid<T> const& g,
                                   typename ClipD::Reg norm_k, typename ClipD::Reg norm_log2e,
                                   typename ClipD::Reg* acc) noexcept {
   using E = ClipElementOps<T>;
   using D = ClipD;
   constexpr std::size_t kParts = E::kLanes / D::kLanes > 0 ? E::kLanes / D::kLanes : 1;
-  typename E::Reg const scale = E::set1(c.scale), zero = E::set1(c.zero);
-  typename E::Reg const qmin = E::set1(c.qmin), qmax = E::set1(c.qmax);
+  typename E::Reg const scale = E::set1(p.scale), zero = E::set1(p.zero);
+  typename E::Reg const qmin = E::set1(g.qmin), qmax = E::set1(g.qmax);
   for (std::size_t i = 0; i < kClipLanes; i += E::kLanes) {
     typename E::Reg const v = E::load(x + i);
     typename E::Reg q = E::round_even(E::div(v, scale));
@@ -117,8 +111,8 @@ inline double clip_lanes_sum(typename ClipD::Reg const* acc) noexcept {
 /// partial sum (checked every 64 elements) reaches `bound` and returns it: the terms are ≥ 0 and
 /// the lane sums only grow, so such a candidate can no longer be a strict improvement.
 template <class T, bool kAsym, bool kSquare>
-inline double clip_error_lanes(T const* x, std::size_t n, ClipGroup<T> const& c, double norm,
-                               double bound) noexcept {
+inline double clip_error_lanes(T const* x, std::size_t n, QuantParams<T> p, Grid<T> const& g,
+                               double norm, double bound) noexcept {
   using D = ClipD;
   typename D::Reg acc[kClipLanes / D::kLanes];
   for (auto& a : acc) a = D::zero();
@@ -126,7 +120,7 @@ inline double clip_error_lanes(T const* x, std::size_t n, ClipGroup<T> const& c,
   typename D::Reg const norm_log2e = D::set1(norm * 0x1.71547652b82fep+0);  // norm/ln 2
   std::size_t j = 0;
   for (; j + kClipLanes <= n; j += kClipLanes) {
-    clip_block<T, kAsym, kSquare>(x + j, kClipLanes, c, norm_k, norm_log2e, acc);
+    clip_block<T, kAsym, kSquare>(x + j, kClipLanes, p, g, norm_k, norm_log2e, acc);
     if ((j / kClipLanes) % 4 == 3) {
       double const partial = clip_lanes_sum(acc);
       if (partial >= bound) return partial;
@@ -135,7 +129,7 @@ inline double clip_error_lanes(T const* x, std::size_t n, ClipGroup<T> const& c,
   if (j < n) {
     T pad[kClipLanes] = {};
     for (std::size_t i = 0; j + i < n; ++i) pad[i] = x[j + i];
-    clip_block<T, kAsym, kSquare>(pad, n - j, c, norm_k, norm_log2e, acc);
+    clip_block<T, kAsym, kSquare>(pad, n - j, p, g, norm_k, norm_log2e, acc);
   }
   return clip_lanes_sum(acc);
 }

@@ -9,6 +9,8 @@
 
 #include "dfrot/config.hpp"
 #include "dfrot/core/target.hpp"
+#include "dfrot/core/simd/avx2.hpp"
+#include "dfrot/quant/cpu/activation_kernels_avx2.hpp"
 #include "dfrot/quant/grid.hpp"
 
 #if DFROT_X86
@@ -17,17 +19,8 @@
 DFROT_TARGET_PUSH_AVX2
 namespace dfrot::quant::cpu::avx2 {
 
-/// 4 double lanes.
-struct ClipD {
-  using Reg = __m256d;
-  static constexpr std::size_t kLanes = 4;
-  static DFROT_FORCEINLINE Reg load(double const* p) { return _mm256_loadu_pd(p); }
-  static DFROT_FORCEINLINE void store(double* p, Reg v) { _mm256_storeu_pd(p, v); }
-  static DFROT_FORCEINLINE Reg set1(double v) { return _mm256_set1_pd(v); }
-  static DFROT_FORCEINLINE Reg zero() { return _mm256_setzero_pd(); }
-  static DFROT_FORCEINLINE Reg add(Reg a, Reg b) { return _mm256_add_pd(a, b); }
-  static DFROT_FORCEINLINE Reg sub(Reg a, Reg b) { return _mm256_sub_pd(a, b); }
-  static DFROT_FORCEINLINE Reg mul(Reg a, Reg b) { return _mm256_mul_pd(a, b); }
+/// 4 double lanes: the core vector plus what the clip kernel needs.
+struct ClipD : simd::avx2::Vec<double> {
   static DFROT_FORCEINLINE Reg div(Reg a, Reg b) { return _mm256_div_pd(a, b); }
   static DFROT_FORCEINLINE Reg fma(Reg a, Reg b, Reg c) { return _mm256_fmadd_pd(a, b, c); }
   static DFROT_FORCEINLINE Reg fmsub(Reg a, Reg b, Reg c) { return _mm256_fmsub_pd(a, b, c); }
@@ -65,24 +58,12 @@ struct ClipD {
   }
 };
 
-/// 8 float lanes.
-struct ClipF {
-  using Reg = __m256;
-  static constexpr std::size_t kLanes = 8;
-  static DFROT_FORCEINLINE Reg load(float const* p) { return _mm256_loadu_ps(p); }
-  static DFROT_FORCEINLINE Reg set1(float v) { return _mm256_set1_ps(v); }
-  static DFROT_FORCEINLINE Reg add(Reg a, Reg b) { return _mm256_add_ps(a, b); }
-  static DFROT_FORCEINLINE Reg sub(Reg a, Reg b) { return _mm256_sub_ps(a, b); }
-  static DFROT_FORCEINLINE Reg div(Reg a, Reg b) { return _mm256_div_ps(a, b); }
+/// 8 float lanes: the activation kernels' float ops plus abs, fmsub, masking, widening.
+struct ClipF : Ops {
   static DFROT_FORCEINLINE Reg fmsub(Reg a, Reg b, Reg c) { return _mm256_fmsub_ps(a, b, c); }
   static DFROT_FORCEINLINE Reg abs(Reg a) {
     return _mm256_castsi256_ps(
         _mm256_and_si256(_mm256_castps_si256(a), _mm256_set1_epi32(0x7FFFFFFF)));
-  }
-  static DFROT_FORCEINLINE Reg min(Reg a, Reg b) { return _mm256_min_ps(a, b); }
-  static DFROT_FORCEINLINE Reg max(Reg a, Reg b) { return _mm256_max_ps(a, b); }
-  static DFROT_FORCEINLINE Reg round_even(Reg a) {
-    return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   }
   static DFROT_FORCEINLINE Reg keep_first(Reg a, std::size_t count) {
     __m256i const keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)),

@@ -9,6 +9,8 @@
 
 #include "dfrot/config.hpp"
 #include "dfrot/core/target.hpp"
+#include "dfrot/core/simd/avx512.hpp"
+#include "dfrot/quant/cpu/activation_kernels_avx512.hpp"
 #include "dfrot/quant/grid.hpp"
 
 #if DFROT_X86
@@ -20,17 +22,8 @@ namespace dfrot::quant::cpu::avx512 {
 // Masked forms with an all-ones mask where the plain intrinsics start from _mm512_undefined_*()
 // (GCC 12 reports those as maybe-uninitialized, GCC bug 105593).
 
-/// 8 double lanes.
-struct ClipD {
-  using Reg = __m512d;
-  static constexpr std::size_t kLanes = 8;
-  static DFROT_FORCEINLINE Reg load(double const* p) { return _mm512_loadu_pd(p); }
-  static DFROT_FORCEINLINE void store(double* p, Reg v) { _mm512_storeu_pd(p, v); }
-  static DFROT_FORCEINLINE Reg set1(double v) { return _mm512_set1_pd(v); }
-  static DFROT_FORCEINLINE Reg zero() { return _mm512_setzero_pd(); }
-  static DFROT_FORCEINLINE Reg add(Reg a, Reg b) { return _mm512_add_pd(a, b); }
-  static DFROT_FORCEINLINE Reg sub(Reg a, Reg b) { return _mm512_sub_pd(a, b); }
-  static DFROT_FORCEINLINE Reg mul(Reg a, Reg b) { return _mm512_mul_pd(a, b); }
+/// 8 double lanes: the core vector plus what the clip kernel needs.
+struct ClipD : simd::avx512::Vec<double> {
   static DFROT_FORCEINLINE Reg div(Reg a, Reg b) { return _mm512_div_pd(a, b); }
   static DFROT_FORCEINLINE Reg fma(Reg a, Reg b, Reg c) { return _mm512_fmadd_pd(a, b, c); }
   static DFROT_FORCEINLINE Reg fmsub(Reg a, Reg b, Reg c) { return _mm512_fmsub_pd(a, b, c); }
@@ -69,24 +62,12 @@ struct ClipD {
   }
 };
 
-/// 16 float lanes.
-struct ClipF {
-  using Reg = __m512;
-  static constexpr std::size_t kLanes = 16;
-  static DFROT_FORCEINLINE Reg load(float const* p) { return _mm512_loadu_ps(p); }
-  static DFROT_FORCEINLINE Reg set1(float v) { return _mm512_set1_ps(v); }
-  static DFROT_FORCEINLINE Reg add(Reg a, Reg b) { return _mm512_add_ps(a, b); }
-  static DFROT_FORCEINLINE Reg sub(Reg a, Reg b) { return _mm512_sub_ps(a, b); }
-  static DFROT_FORCEINLINE Reg div(Reg a, Reg b) { return _mm512_div_ps(a, b); }
+/// 16 float lanes: the activation kernels' float ops plus abs, fmsub, masking, widening.
+struct ClipF : Ops {
   static DFROT_FORCEINLINE Reg fmsub(Reg a, Reg b, Reg c) { return _mm512_fmsub_ps(a, b, c); }
   static DFROT_FORCEINLINE Reg abs(Reg a) {
     return _mm512_castsi512_ps(
         _mm512_and_si512(_mm512_castps_si512(a), _mm512_set1_epi32(0x7FFFFFFF)));
-  }
-  static DFROT_FORCEINLINE Reg min(Reg a, Reg b) { return _mm512_mask_min_ps(a, 0xFFFF, a, b); }
-  static DFROT_FORCEINLINE Reg max(Reg a, Reg b) { return _mm512_mask_max_ps(a, 0xFFFF, a, b); }
-  static DFROT_FORCEINLINE Reg round_even(Reg a) {
-    return _mm512_mask_roundscale_ps(a, 0xFFFF, a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   }
   static DFROT_FORCEINLINE Reg keep_first(Reg a, std::size_t count) {
     auto const m = static_cast<__mmask16>(count >= 16 ? 0xFFFFu : (1u << count) - 1u);

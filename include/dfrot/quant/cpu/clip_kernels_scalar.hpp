@@ -9,22 +9,16 @@
 #include <type_traits>
 
 #include "dfrot/config.hpp"
+#include "dfrot/core/simd/scalar.hpp"
 #include "dfrot/quant/grid.hpp"
 
 namespace dfrot::quant::cpu::scalar {
 
-/// One-lane element ops of the clip kernel, for float or double (max/min as maxps/minps).
+/// One-lane ops of the clip kernel, for float or double: the core scalar vector plus what the
+/// kernel needs (max/min as maxps/minps).
 template <class T>
-struct ClipLane {
+struct ClipLane : simd::scalar::Vec<T> {
   using Reg = T;
-  static constexpr std::size_t kLanes = 1;
-  static Reg load(T const* p) { return *p; }
-  static void store(T* p, Reg v) { *p = v; }
-  static Reg set1(T v) { return v; }
-  static Reg zero() { return T(0); }
-  static Reg add(Reg a, Reg b) { return a + b; }
-  static Reg sub(Reg a, Reg b) { return a - b; }
-  static Reg mul(Reg a, Reg b) { return a * b; }
   static Reg div(Reg a, Reg b) { return a / b; }
   static Reg fma(Reg a, Reg b, Reg c) { return std::fma(a, b, c); }
   static Reg fmsub(Reg a, Reg b, Reg c) { return std::fma(a, b, -c); }
