@@ -15,13 +15,11 @@
 #include <thread>
 #include <vector>
 
+#include "default_model/default_model.hpp"
+
 namespace fs = std::filesystem;
 
 namespace {
-
-fs::path cli_model_path() {
-  return fs::path(DFROT_SOURCE_DIR) / "data/models/SmolLM2-135M-Instruct.Q4_1.gguf";
-}
 
 /// Starts `args` (args[0] = the program) with stdout and stderr discarded; returns its pid.
 pid_t spawn(std::vector<std::string> const& args) {
@@ -52,8 +50,9 @@ int wait_exit(pid_t pid) {
 TEST_SUITE("default_model") {
   TEST_CASE("dfrot quantize killed mid-run leaves no output; --resume completes the streamed run") {
     std::string const cli = DFROT_CLI_PATH;
-    if (cli.empty() || !fs::exists(cli_model_path())) {
-      MESSAGE("skipped: needs the dfrot tool and the default model");
+    if (!dfrot::test::default_model_available()) return;
+    if (cli.empty()) {
+      MESSAGE("skipped: the dfrot tool is not built (DFROT_BUILD_CLI=OFF)");
       return;
     }
     char tmpl[] = "/tmp/dfrot_cli_kill_XXXXXX";
@@ -61,7 +60,7 @@ TEST_SUITE("default_model") {
     fs::path const dir = tmpl;
     fs::path const out = dir / "smol.w4a4kv4.gguf";
     fs::path const partial = out.string() + ".partial";
-    std::vector<std::string> const args = {cli, "quantize", "-m", cli_model_path().string(), "-o",
+    std::vector<std::string> const args = {cli, "quantize", "-m", dfrot::test::default_model_path().string(), "-o",
                                            out.string(), "--preset", "quarot-paper", "--rotate",
                                            "hadamard", "--rtn", "--pipeline", "streamed", "-t", "1"};
     pid_t const pid = spawn(args);

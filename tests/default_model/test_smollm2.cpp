@@ -15,25 +15,15 @@
 #include "dfrot/pipeline/int4_engine.hpp"
 #include "dfrot/pipeline/quantized_model.hpp"
 #include "dfrot/tokenizer/tokenizer.hpp"
+#include "default_model/default_model.hpp"
 #include "support/test_util.hpp"
 
 using namespace dfrot;
 
 namespace {
 
-std::filesystem::path model_path() {
-  return std::filesystem::path(DFROT_SOURCE_DIR) / "data/models/SmolLM2-135M-Instruct.Q4_1.gguf";
-}
-
-bool model_available() {
-  if (std::filesystem::exists(model_path())) return true;
-  char const* require = std::getenv("DFROT_REQUIRE_MODEL");
-  if (require != nullptr && std::string(require) == "1") {
-    FAIL("default model missing at ", model_path().string(), " (run scripts/fetch_model.sh)");
-  }
-  MESSAGE("skipped: default model missing at ", model_path().string());
-  return false;
-}
+using test::default_model_available;
+using test::default_model_path;
 
 struct Loaded {
   std::unique_ptr<model::LlamaModel> model;
@@ -42,7 +32,7 @@ struct Loaded {
 
 Loaded const& loaded() {
   static Loaded const l = [] {
-    io::LlamaCheckpoint ckpt = io::load_llama_checkpoint(model_path());
+    io::LlamaCheckpoint ckpt = io::load_llama_checkpoint(default_model_path());
     Loaded out;
     out.tok = std::make_unique<tokenizer::Tokenizer>(*ckpt.tokenizer);
     out.model = std::make_unique<model::LlamaModel>(model::make_llama_weights(std::move(ckpt)), 512);
@@ -63,7 +53,7 @@ std::string wiki_test_prefix(std::filesystem::path const& shared, std::size_t by
 
 TEST_SUITE("default_model") {
   TEST_CASE("SmolLM2-135M: configuration read from the GGUF") {
-    if (!model_available()) return;
+    if (!default_model_available()) return;
     auto const& c = loaded().model->config();
     CHECK(c.hidden == 576);
     CHECK(c.n_layers == 30);
@@ -77,7 +67,7 @@ TEST_SUITE("default_model") {
   }
 
   TEST_CASE("SmolLM2-135M: tokenizer round trip and prefill == decode") {
-    if (!model_available()) return;
+    if (!default_model_available()) return;
     auto const& tok = *loaded().tok;
     std::string const text = " The tower is 324 metres (1,063 ft) tall, about the same height as an 81-storey building.";
     auto const ids = tok.encode(text, false);
@@ -94,7 +84,7 @@ TEST_SUITE("default_model") {
   }
 
   TEST_CASE("SmolLM2-135M: perplexity of a WikiText-2 test excerpt is that of a working model") {
-    if (!model_available()) return;
+    if (!default_model_available()) return;
     auto const shared = test::shared_dir();
     if (shared.empty()) {
       MESSAGE("skipped: ../shared is absent");
@@ -114,7 +104,7 @@ TEST_SUITE("default_model") {
     // the fake path and itself under a 1e-6 input perturbation (docs/RESULTS.md); weight-only
     // pins the packed weights, kernels and tied F16 head on the real model exactly, 8-bit
     // activations the integer GEMM path up to those flips.
-    if (!model_available()) return;
+    if (!default_model_available()) return;
     auto const shared = test::shared_dir();
     if (shared.empty()) {
       MESSAGE("skipped: ../shared is absent");
