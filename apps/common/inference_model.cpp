@@ -13,6 +13,7 @@
 #include "dfrot/core/format.hpp"
 #include "dfrot/io/file_read.hpp"
 #include "dfrot/io/gguf.hpp"
+#include "dfrot/io/llama_checkpoint.hpp"
 #include "dfrot/pipeline/model_file.hpp"
 #include "dfrot/pipeline/quantized_model.hpp"
 
@@ -55,8 +56,8 @@ InferenceModel load_inference_model(std::string const& path, std::string const& 
 std::string read_chat_template(std::string const& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (fs::is_directory(path, ec)) {
-    fs::path const cfg = fs::path(path) / "tokenizer_config.json";
+  if (fs::path const dir = io::hf_checkpoint_dir(path); !dir.empty()) {
+    fs::path const cfg = dir / "tokenizer_config.json";
     if (!fs::is_regular_file(cfg, ec)) return {};
     nlohmann::json const j = io::read_json_file(cfg, "tokenizer config");
     if (j.is_object() && j.contains("chat_template") && j["chat_template"].is_string())

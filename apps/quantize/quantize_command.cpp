@@ -21,7 +21,7 @@
 #include "common/stopwatch.hpp"
 #include "dfrot/io/file_read.hpp"
 #include "dfrot/tokenizer/tokenizer.hpp"
-#include "dfrot/model/gguf_layer_source.hpp"
+#include "dfrot/model/open_layer_source.hpp"
 #include "dfrot/pipeline/model_file.hpp"
 #include "dfrot/pipeline/streamed_quantize.hpp"
 
@@ -41,16 +41,11 @@ struct QuantizeOptions {
   std::string scratch;
 };
 
-/// Whether `model` can be read layer by layer (a GGUF file; HF and llama2.c load whole).
-bool streamable_source(std::string const& model) {
-  std::error_code ec;
-  return std::filesystem::is_regular_file(model, ec) && io::starts_with_magic(model, "GGUF");
-}
-
 int quantize_streamed(QuantizeOptions const& o, pipeline::QuantScheme const& scheme,
                       CommonOptions const& common) {
   auto const t0 = std::chrono::steady_clock::now();
-  model::GgufLayerSource src(o.model);
+  std::unique_ptr<model::LayerSource> const source = model::open_layer_source(o.model);
+  model::LayerSource& src = *source;
   double const load_s = seconds_since(t0);
   DFROT_THROW_IF(!src.tokenizer(), UsageError, "model '", o.model, "' carries no tokenizer");
   std::fprintf(stderr, "model: %s (%s), %.2f GB stored, opened in %.1f s (streamed: one layer at a time)\n"
@@ -165,7 +160,7 @@ CommandAction add_quantize_command(CLI::App& sub, CommonOptions& common) {
       ->capture_default_str();
   sub.add_option("--pipeline", o->pipeline,
                  "streamed: read, transform, quantize and write one layer at a time (memory: the "
-                 "embeddings plus one layer; GGUF source, RTN, --format int4); in-memory: load the "
+                 "embeddings plus one layer; GGUF or Hugging Face source, --format int4); in-memory: load the "
                  "whole FP32 model (GPTQ, --auto-asym, any source); auto: streamed when possible")
       ->check(CLI::IsMember({"auto", "streamed", "in-memory"}))
       ->capture_default_str();
@@ -185,7 +180,7 @@ CommandAction add_quantize_command(CLI::App& sub, CommonOptions& common) {
                    o->output, "' would overwrite the input model");
     std::string const stream_why =
         o->format != "int4" ? std::string("--format f32 is written from the whole model")
-        : !streamable_source(o->model) ? std::string("the model is not a GGUF file")
+        : !model::has_layer_source(o->model) ? std::string("the model is neither a GGUF file nor a Hugging Face directory")
         : !o->tokenizer.empty() ? std::string("--tokenizer is given")
                                 : pipeline::streamed_quantize_unsupported(scheme);
     DFROT_THROW_IF(o->pipeline == "streamed" && !stream_why.empty(), UsageError,

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <memory>
 #include <vector>
 
 #include "dfrot/core/rng.hpp"
@@ -10,6 +11,7 @@
 #include "dfrot/io/llama_checkpoint.hpp"
 #include "dfrot/model/llama_model.hpp"
 #include "dfrot/model/gguf_layer_source.hpp"
+#include "dfrot/model/open_layer_source.hpp"
 #include "dfrot/model/llama_weights.hpp"
 #include "dfrot/pipeline/int4_engine.hpp"
 #include "dfrot/pipeline/model_file.hpp"
@@ -17,6 +19,7 @@
 #include "dfrot/pipeline/streamed_quantize.hpp"
 #include "io/io_test_util.hpp"
 #include "model/llama_gguf_file.hpp"
+#include "model/llama_hf_dir.hpp"
 #include "model/synthetic_model.hpp"
 #include "pipeline/tiny_tokenizer.hpp"
 #include "support/test_util.hpp"
@@ -36,9 +39,9 @@ pipeline::QuantScheme w4a4kv4() {
 /// `dfrot quantize --pipeline in-memory` (RTN): whole model in FP32, then the file.
 void quantize_in_memory(std::filesystem::path const& src, std::filesystem::path const& out,
                         pipeline::QuantScheme const& s, pipeline::DenseType dense,
-                        eval::CalibrationSet const* calib = nullptr) {
+                        eval::CalibrationSet const* calib = nullptr, io::TokenizerData const* tokenizer = nullptr) {
   io::LlamaCheckpoint ck = io::load_llama_checkpoint(src);
-  io::TokenizerData const tok = *ck.tokenizer;
+  io::TokenizerData const tok = tokenizer != nullptr ? *tokenizer : *ck.tokenizer;
   model::LlamaWeights w = model::make_llama_weights(std::move(ck));
   bool const tied = w.is_tied();
   pipeline::QuantizedModelInfo info;
@@ -65,8 +68,9 @@ pipeline::StreamedQuantizeReport quantize_streamed(std::filesystem::path const& 
                                                    pipeline::QuantScheme const& s, pipeline::DenseType dense,
                                                    bool resume = false,
                                                    eval::CalibrationSet const* calib = nullptr,
-                                                   std::filesystem::path const& scratch = {}) {
-  model::GgufLayerSource source(src);
+                                                   std::filesystem::path const& scratch = {},
+                                                   io::TokenizerData const* tokenizer = nullptr) {
+  std::unique_ptr<model::LayerSource> const source = model::open_layer_source(src);
   pipeline::QuantizedModelInfo info;
   info.scheme = s;
   info.dense = dense;
@@ -76,7 +80,7 @@ pipeline::StreamedQuantizeReport quantize_streamed(std::filesystem::path const& 
   o.calib = calib;
   o.max_positions = 64;
   o.scratch_dir = scratch;
-  return pipeline::quantize_streamed(source, *source.tokenizer(), out, info, o);
+  return pipeline::quantize_streamed(*source, tokenizer != nullptr ? *tokenizer : *source->tokenizer(), out, info, o);
 }
 
 test::LlamaGgufOptions source_options(io::GgmlType type) {
@@ -231,6 +235,32 @@ TEST_SUITE("pipeline") {
     CHECK_THROWS_AS(quantize_streamed(dir / "src.gguf", dir / "x.gguf", s, pipeline::DenseType::kF16, false, &calib,
                                       dir / "no-such-folder"),
                     IoError);
+  }
+
+  TEST_CASE("streamed quantization: a Hugging Face directory (sharded, BF16) gives the in-memory pipeline's bytes, RTN and GPTQ") {
+    test::TempDir dir("streamed_hf");
+    eval::CalibrationSet calib;
+    Rng rng(test::seed());
+    for (std::size_t n : {20u, 31u}) {
+      std::vector<int> w;
+      for (std::size_t i = 0; i < n; ++i) w.push_back(static_cast<int>(rng.uniform_int(160)));
+      calib.windows.push_back(w);
+    }
+    model::LlamaWeights const w = test::synthetic_llama(128, 2, 4, 2, 256, 160, test::seed() + 2, true);
+    auto const src = dir / "hf";
+    test::write_llama_hf_dir(src, w, "BF16", 2);
+    io::TokenizerData const tok = test::tiny_tokenizer(160);
+    for (bool const gptq : {false, true}) {
+      CAPTURE(gptq);
+      pipeline::QuantScheme s = w4a4kv4();
+      if (gptq) s.weight_method = pipeline::WeightMethod::kGptq;
+      eval::CalibrationSet const* c = gptq ? &calib : nullptr;
+      quantize_in_memory(src, dir / "memory.gguf", s, pipeline::DenseType::kF16, c, &tok);
+      pipeline::StreamedQuantizeReport const r =
+          quantize_streamed(src, dir / "streamed.gguf", s, pipeline::DenseType::kF16, false, c, {}, &tok);
+      CHECK(r.source_tied);
+      CHECK(test::read_bytes(dir / "streamed.gguf") == test::read_bytes(dir / "memory.gguf"));
+    }
   }
 
   TEST_CASE("streamed quantization: auto-asym and non-engine schemes are refused with the reason") {

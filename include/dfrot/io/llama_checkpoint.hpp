@@ -619,74 +619,127 @@ inline LlamaHParams hparams_from_hf_config(nlohmann::json const& cfg, std::strin
 // Defined in hf_tokenizer.hpp (included at the end of this header).
 inline std::optional<TokenizerData> read_hf_tokenizer(std::filesystem::path const& dir);
 
+/// The canonical name of a Hugging Face llama tensor ("model.layers.3.self_attn.q_proj.weight" ->
+/// "layers.3.attention.wq"), or "" for a name that is not part of a llama model.
+inline std::string canonical_name_from_hf(std::string_view hf) {
+  static std::map<std::string, std::string, std::less<>> const kLayer = {
+      {"input_layernorm.weight", "attention_norm"},
+      {"self_attn.q_proj.weight", "attention.wq"},
+      {"self_attn.k_proj.weight", "attention.wk"},
+      {"self_attn.v_proj.weight", "attention.wv"},
+      {"self_attn.o_proj.weight", "attention.wo"},
+      {"post_attention_layernorm.weight", "ffn_norm"},
+      {"mlp.gate_proj.weight", "feed_forward.w1"},
+      {"mlp.down_proj.weight", "feed_forward.w2"},
+      {"mlp.up_proj.weight", "feed_forward.w3"}};
+  if (hf == "model.embed_tokens.weight") return "tok_embeddings";
+  if (hf == "model.norm.weight") return "norm";
+  if (hf == "lm_head.weight") return "output";
+  constexpr std::string_view kPrefix = "model.layers.";
+  if (hf.compare(0, kPrefix.size(), kPrefix) != 0) return {};
+  std::size_t const dot = hf.find('.', kPrefix.size());
+  if (dot == std::string::npos || dot == kPrefix.size() || dot - kPrefix.size() > 6) return {};
+  std::string const num(hf.substr(kPrefix.size(), dot - kPrefix.size()));
+  if (num.find_first_not_of("0123456789") != std::string::npos) return {};
+  auto it = kLayer.find(hf.substr(dot + 1));
+  if (it == kLayer.end()) return {};
+  return layer_tensor_name(std::stoul(num), it->second);
+}
+
+/// Whether an HF tensor is a buffer older converters saved that is not a weight (skipped).
+inline bool is_hf_buffer(std::string_view hf) {
+  return hf.find("rotary_emb.inv_freq") != std::string_view::npos;
+}
+
+/// The safetensors files of a Hugging Face checkpoint directory: the shards listed in
+/// model.safetensors.index.json, else model.safetensors. \throws FormatError for a malformed
+/// index or a shard name that is not a plain file name.
+inline std::vector<std::filesystem::path> hf_safetensors_files(std::filesystem::path const& dir) {
+  std::vector<std::filesystem::path> files;
+  std::filesystem::path const index_path = dir / "model.safetensors.index.json";
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(index_path, ec)) return {dir / "model.safetensors"};
+  nlohmann::json const index = io::read_json_file(index_path, "json");
+  DFROT_THROW_IF(!index.contains("weight_map") || !index["weight_map"].is_object(), FormatError,
+                 "json '", index_path.string(), "': no weight_map object");
+  std::set<std::string> names;
+  for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {
+    DFROT_THROW_IF(!it.value().is_string(), FormatError, "json '", index_path.string(),
+                   "': weight_map entry '", it.key(), "' is not a file name");
+    std::string const file = it.value().get<std::string>();
+    DFROT_THROW_IF(file.find('/') != std::string::npos || file.find("..") != std::string::npos,
+                   FormatError, "json '", index_path.string(), "': shard name '", file,
+                   "' must be a plain file name");
+    names.insert(file);
+  }
+  for (auto const& n : names) files.push_back(dir / n);
+  return files;
+}
+
+/// The hyper-parameters of a Hugging Face checkpoint directory's config.json, validated.
+inline LlamaHParams read_hf_hparams(std::filesystem::path const& dir) {
+  std::filesystem::path const config_path = dir / "config.json";
+  std::string const where = str_cat("config '", config_path.string(), "'");
+  LlamaHParams hp = hparams_from_hf_config(detail::read_json_file(config_path), where);
+  detail::validate_hparams(hp, where);
+  return hp;
+}
+
+/// BOS/EOS ids missing on one side (config.json or the tokenizer) are taken from the other.
+inline void merge_hf_special_ids(LlamaHParams& hp, std::optional<TokenizerData>& tok) {
+  if (!tok) return;
+  int const n = static_cast<int>(tok->tokens.size());
+  if (tok->bos_id < 0 && hp.bos_id >= 0 && hp.bos_id < n) tok->bos_id = hp.bos_id;
+  if (tok->eos_id < 0 && hp.eos_id >= 0 && hp.eos_id < n) tok->eos_id = hp.eos_id;
+  if (hp.bos_id < 0) hp.bos_id = tok->bos_id;
+  if (hp.eos_id < 0) hp.eos_id = tok->eos_id;
+}
+
+/// An HF q_proj/k_proj weight in rotate-half row order, permuted in place to adjacent pairs
+/// (a no-op for every other tensor). \throws FormatError for a shape other than [heads*hd, cols].
+inline void hf_rows_to_adjacent(std::string const& name, std::string const& hf_name,
+                                std::vector<std::size_t> const& shape, std::vector<float>& data,
+                                LlamaHParams const& hp, std::string const& where) {
+  bool const is_q = name.size() > 12 && name.ends_with("attention.wq");
+  bool const is_k = name.size() > 12 && name.ends_with("attention.wk");
+  if (!is_q && !is_k) return;
+  std::size_t const heads = is_q ? hp.n_heads : hp.n_kv_heads;
+  DFROT_THROW_IF(shape.size() != 2 || shape[0] != heads * hp.head_dim, FormatError, where,
+                 ": tensor '", hf_name, "' has shape ", detail::shape_str(shape), ", expected [",
+                 heads * hp.head_dim, ", ", hp.hidden, "]");
+  data = permute_rotate_half_to_adjacent(data, heads, hp.head_dim, shape[1]);
+}
+
+/// The directory of the Hugging Face checkpoint `path` names — the directory itself, or its
+/// config.json, a *.safetensors shard or model.safetensors.index.json — or empty when it names none
+/// (or nothing that exists).
+inline std::filesystem::path hf_checkpoint_dir(std::filesystem::path const& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return path;
+  if (!std::filesystem::exists(path, ec)) return {};
+  if (path.filename() == "config.json" || path.extension() == ".safetensors" ||
+      path.filename() == "model.safetensors.index.json") {
+    return path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
+  }
+  return {};
+}
+
 /// Loads a Hugging Face checkpoint directory: config.json + model.safetensors, or the shards
 /// listed in model.safetensors.index.json. q_proj/k_proj rows are permuted back to adjacent-pair
 /// RoPE order (permute_rotate_half_to_adjacent). The tokenizer comes from tokenizer.json (+
 /// tokenizer_config.json) when present and supported (read_hf_tokenizer, hf_tokenizer.hpp);
-/// BOS/EOS ids missing on one side (config.json or the tokenizer) are taken from the other.
+/// BOS/EOS ids missing on one side are taken from the other (merge_hf_special_ids).
 inline LlamaCheckpoint load_llama_hf(std::filesystem::path const& dir) {
-  std::filesystem::path const config_path = dir / "config.json";
-  std::string const cfg_where = str_cat("config '", config_path.string(), "'");
   LlamaCheckpoint ck;
   ck.path = dir.string();
   ck.format = "safetensors";
-  ck.hparams = hparams_from_hf_config(detail::read_json_file(config_path), cfg_where);
+  ck.hparams = read_hf_hparams(dir);
   LlamaHParams& hp = ck.hparams;
-  detail::validate_hparams(hp, cfg_where);
-  // Shards: name -> file.
-  std::vector<std::filesystem::path> files;
-  std::filesystem::path const index_path = dir / "model.safetensors.index.json";
-  std::error_code ec;
-  if (std::filesystem::is_regular_file(index_path, ec)) {
-    nlohmann::json const index = detail::read_json_file(index_path);
-    DFROT_THROW_IF(!index.contains("weight_map") || !index["weight_map"].is_object(), FormatError,
-                   "json '", index_path.string(), "': no weight_map object");
-    std::set<std::string> names;
-    for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {
-      DFROT_THROW_IF(!it.value().is_string(), FormatError, "json '", index_path.string(),
-                     "': weight_map entry '", it.key(), "' is not a file name");
-      std::string const file = it.value().get<std::string>();
-      DFROT_THROW_IF(file.find('/') != std::string::npos || file.find("..") != std::string::npos,
-                     FormatError, "json '", index_path.string(), "': shard name '", file,
-                     "' must be a plain file name");
-      names.insert(file);
-    }
-    for (auto const& n : names) files.push_back(dir / n);
-  } else {
-    files.push_back(dir / "model.safetensors");
-  }
-
-  std::size_t const hd = hp.head_dim;
-  auto map_name = [&](std::string const& hf) -> std::string {
-    static std::map<std::string, std::string, std::less<>> const kLayer = {
-        {"input_layernorm.weight", "attention_norm"},
-        {"self_attn.q_proj.weight", "attention.wq"},
-        {"self_attn.k_proj.weight", "attention.wk"},
-        {"self_attn.v_proj.weight", "attention.wv"},
-        {"self_attn.o_proj.weight", "attention.wo"},
-        {"post_attention_layernorm.weight", "ffn_norm"},
-        {"mlp.gate_proj.weight", "feed_forward.w1"},
-        {"mlp.down_proj.weight", "feed_forward.w2"},
-        {"mlp.up_proj.weight", "feed_forward.w3"}};
-    if (hf == "model.embed_tokens.weight") return "tok_embeddings";
-    if (hf == "model.norm.weight") return "norm";
-    if (hf == "lm_head.weight") return "output";
-    constexpr std::string_view kPrefix = "model.layers.";
-    if (hf.compare(0, kPrefix.size(), kPrefix) != 0) return {};
-    std::size_t const dot = hf.find('.', kPrefix.size());
-    if (dot == std::string::npos || dot == kPrefix.size() || dot - kPrefix.size() > 6) return {};
-    std::string const num = hf.substr(kPrefix.size(), dot - kPrefix.size());
-    if (num.find_first_not_of("0123456789") != std::string::npos) return {};
-    auto it = kLayer.find(std::string_view(hf).substr(dot + 1));
-    if (it == kLayer.end()) return {};
-    return layer_tensor_name(std::stoul(num), it->second);
-  };
-
-  for (auto const& file : files) {
+  for (auto const& file : hf_safetensors_files(dir)) {
     SafetensorsFile st(file);
     for (SafetensorsTensorInfo const& info : st.tensors()) {
-      if (info.name.find("rotary_emb.inv_freq") != std::string::npos) continue;  // old HF buffers
-      std::string const name = map_name(info.name);
+      if (is_hf_buffer(info.name)) continue;
+      std::string const name = canonical_name_from_hf(info.name);
       DFROT_THROW_IF(name.empty(), FormatError, st.where(), ": unexpected tensor '", info.name,
                      "' (not part of a llama model)");
       if (name == "output" && hp.tied_embeddings) continue;  // saved although tied
@@ -695,27 +748,12 @@ inline LlamaCheckpoint load_llama_hf(std::filesystem::path const& dir) {
       Tensor t;
       t.shape = info.shape;
       t.data = st.read_f32(info);
-      bool const is_q = name.size() > 12 && name.ends_with("attention.wq");
-      bool const is_k = name.size() > 12 && name.ends_with("attention.wk");
-      if (is_q || is_k) {
-        std::size_t const heads = is_q ? hp.n_heads : hp.n_kv_heads;
-        DFROT_THROW_IF(t.shape.size() != 2 || t.shape[0] != heads * hd, FormatError, st.where(),
-                       ": tensor '", info.name, "' has shape ", detail::shape_str(t.shape),
-                       ", expected [", heads * hd, ", ", hp.hidden, "]");
-        t.data = permute_rotate_half_to_adjacent(t.data, heads, hd, t.shape[1]);
-      }
+      hf_rows_to_adjacent(name, info.name, t.shape, t.data, hp, st.where());
       ck.tensors.emplace(name, std::move(t));
     }
   }
   ck.tokenizer = read_hf_tokenizer(dir);
-  if (ck.tokenizer) {
-    TokenizerData& tk = *ck.tokenizer;
-    int const n = static_cast<int>(tk.tokens.size());
-    if (tk.bos_id < 0 && hp.bos_id >= 0 && hp.bos_id < n) tk.bos_id = hp.bos_id;
-    if (tk.eos_id < 0 && hp.eos_id >= 0 && hp.eos_id < n) tk.eos_id = hp.eos_id;
-    if (hp.bos_id < 0) hp.bos_id = tk.bos_id;
-    if (hp.eos_id < 0) hp.eos_id = tk.eos_id;
-  }
+  merge_hf_special_ids(hp, ck.tokenizer);
   validate_llama_checkpoint(ck);
   return ck;
 }
@@ -727,17 +765,13 @@ inline LlamaCheckpoint load_llama_hf(std::filesystem::path const& dir) {
 namespace detail {
 inline LlamaCheckpoint load_llama_checkpoint_unchecked(std::filesystem::path const& path) {
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    DFROT_THROW_IF(!std::filesystem::is_regular_file(path / "config.json", ec), FormatError,
-                   "checkpoint '", path.string(), "': directory without config.json");
-    return load_llama_hf(path);
+  if (std::filesystem::path const dir = hf_checkpoint_dir(path); !dir.empty()) {
+    DFROT_THROW_IF(!std::filesystem::is_regular_file(dir / "config.json", ec), FormatError,
+                   "checkpoint '", dir.string(), "': directory without config.json");
+    return load_llama_hf(dir);
   }
   DFROT_THROW_IF(!std::filesystem::exists(path, ec), IoError, "cannot open '", path.string(),
                  "': no such file or directory");
-  if (path.filename() == "config.json" || path.extension() == ".safetensors" ||
-      path.filename() == "model.safetensors.index.json") {
-    return load_llama_hf(path.parent_path());
-  }
   std::uint32_t magic = 0;
   require_regular_file(path, "checkpoint");  // before opening: a FIFO would block in open()
   {

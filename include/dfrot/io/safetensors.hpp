@@ -79,23 +79,37 @@ class SafetensorsFile {
   /// Converts an F32/F16/BF16 tensor to float.
   /// \throws FormatError naming file and tensor for other dtypes.
   std::vector<float> read_f32(SafetensorsTensorInfo const& t) const {
-    GgmlType type;
-    if (t.dtype == "F32") {
-      type = GgmlType::kF32;
-    } else if (t.dtype == "F16") {
-      type = GgmlType::kF16;
-    } else if (t.dtype == "BF16") {
-      type = GgmlType::kBF16;
-    } else {
-      throw FormatError(str_cat(where_, ": tensor '", t.name, "' has dtype ", t.dtype,
-                                " (supported: F32, F16, BF16)"));
-    }
     std::vector<float> out(t.numel());
-    dequantize(type, tensor_bytes(t), out);
+    read_f32_into(t, out);
     return out;
   }
 
+  /// read_f32 into `out` (t.numel() floats). \throws ShapeError for another size.
+  void read_f32_into(SafetensorsTensorInfo const& t, std::span<float> out) const {
+    GgmlType const type = float_type(t);
+    DFROT_THROW_IF(out.size() != t.numel(), ShapeError, where_, ": tensor '", t.name, "' has ",
+                   t.numel(), " values, the destination ", out.size());
+    dequantize(type, tensor_bytes(t), out);
+  }
+
+  /// \throws FormatError naming file and tensor unless read_f32 can convert the tensor.
+  void check_convertible(SafetensorsTensorInfo const& t) const { (void)float_type(t); }
+
+  /// Drops the tensor's pages from the resident set (MappedFile::release): read once, a tensor of
+  /// a model larger than memory costs nothing after its conversion.
+  void release(SafetensorsTensorInfo const& t) const noexcept {
+    file_.release(data_offset_ + t.begin, t.end - t.begin);
+  }
+
  private:
+  GgmlType float_type(SafetensorsTensorInfo const& t) const {
+    if (t.dtype == "F32") return GgmlType::kF32;
+    if (t.dtype == "F16") return GgmlType::kF16;
+    if (t.dtype == "BF16") return GgmlType::kBF16;
+    throw FormatError(str_cat(where_, ": tensor '", t.name, "' has dtype ", t.dtype,
+                              " (supported: F32, F16, BF16)"));
+  }
+
   void parse() {
     ByteReader r(file_.bytes(), where_);
     std::uint64_t const n = r.read<std::uint64_t>("header length");

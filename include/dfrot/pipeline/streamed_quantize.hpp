@@ -21,7 +21,7 @@
 
 #include "dfrot/core/error.hpp"
 #include "dfrot/eval/calibration.hpp"
-#include "dfrot/model/gguf_layer_source.hpp"
+#include "dfrot/model/layer_source.hpp"
 #include "dfrot/model/llama_model.hpp"
 #include "dfrot/pipeline/gptq_model.hpp"
 #include "dfrot/pipeline/int4_engine.hpp"
@@ -70,7 +70,7 @@ inline std::string streamed_quantize_unsupported(QuantScheme const& s) {
 /// Quantizes `src` with scheme `info.scheme` into a version-2 file at `out` (info.dense: the
 /// embeddings' storage; info.online is filled in). \throws UsageError for an unsupported scheme
 /// (streamed_quantize_unsupported), the source's FormatError, IoError when writing fails.
-inline StreamedQuantizeReport quantize_streamed(model::GgufLayerSource& src, io::TokenizerData const& tok,
+inline StreamedQuantizeReport quantize_streamed(model::LayerSource& src, io::TokenizerData const& tok,
                                                 std::filesystem::path const& out, QuantizedModelInfo info,
                                                 StreamedQuantizeOptions const& o = {}) {
   QuantScheme const& s = info.scheme;
