@@ -39,6 +39,7 @@ struct QuantizeOptions {
   std::string pipeline = "auto";
   bool resume = false;
   std::string scratch;
+  double checkpoint_seconds = 600;
 };
 
 int quantize_streamed(QuantizeOptions const& o, pipeline::QuantScheme const& scheme,
@@ -58,6 +59,7 @@ int quantize_streamed(QuantizeOptions const& o, pipeline::QuantScheme const& sch
   pipeline::StreamedQuantizeOptions so;
   so.n_threads = common.n_threads;
   so.resume = o.resume;
+  so.checkpoint_seconds = o.checkpoint_seconds;
   so.max_positions = o.max_positions;
   eval::CalibrationSet calib;
   if (scheme.w_bits < 16 && scheme.weight_method == pipeline::WeightMethod::kGptq) {
@@ -100,7 +102,8 @@ int quantize_streamed(QuantizeOptions const& o, pipeline::QuantScheme const& sch
     } else {
       ++fresh_done;
     }
-    progress_line(p.layer, p.n_layers, p.n_layers - p.layer, p.resumed ? "(resumed)" : "done", p.seconds);
+    progress_line(p.layer, p.n_layers, p.n_layers - p.layer,
+                  p.resumed ? "(resumed)" : p.checkpointed ? "done, checkpoint" : "done", p.seconds);
     if (p.layer == p.n_layers) std::fputc('\n', stderr);
   };
   if (so.calib != nullptr) {
@@ -126,6 +129,8 @@ int quantize_streamed(QuantizeOptions const& o, pipeline::QuantScheme const& sch
     report.set("gptq_solve_s", r.gptq.solve_seconds);
     report.set("calibration_activation_MB", double(r.activation_bytes) / 1e6);
     report.set("scratch", so.scratch_dir.string());
+    report.set("checkpoints", r.checkpoints);
+    report.set("checkpoint_s", r.checkpoint_seconds);
   }
   report.set("timing", "streamed: transform_s is the embeddings and lm_head, quantize_s every layer "
                        "(read, transform, RTN, pack, write)");
@@ -165,7 +170,14 @@ CommandAction add_quantize_command(CLI::App& sub, CommonOptions& common) {
       ->check(CLI::IsMember({"auto", "streamed", "in-memory"}))
       ->capture_default_str();
   sub.add_flag("--resume", o->resume,
-               "streamed RTN: continue OUT.partial left by an interrupted run with the same settings");
+               "streamed: continue OUT.partial left by an interrupted run with the same settings (GPTQ: "
+               "from the last layer whose outputs were saved to OUT.partial.calib)");
+  sub.add_option("--checkpoint-every", o->checkpoint_seconds,
+                 "streamed GPTQ: seconds between saves of the carried calibration activations to "
+                 "OUT.partial.calib, for --resume (0: after every layer; they take as much disk as the "
+                 "activations)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   sub.add_option("--scratch", o->scratch,
                  "streamed GPTQ: keep the calibration activations carried between layers in a file "
                  "in this folder instead of memory (default: memory, or the output's folder when "

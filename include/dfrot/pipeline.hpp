@@ -9,6 +9,7 @@
 #include "dfrot/pipeline/activation_capture.hpp"
 #include "dfrot/pipeline/activation_stats.hpp"
 #include "dfrot/pipeline/calibration_activations.hpp"
+#include "dfrot/pipeline/calibration_checkpoint.hpp"
 #include "dfrot/pipeline/fuse_norms.hpp"
 #include "dfrot/pipeline/gptq_model.hpp"
 #include "dfrot/pipeline/int4_engine.hpp"

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <stdexcept>
 #include <vector>
 
 #include "dfrot/core/rng.hpp"
@@ -69,12 +70,12 @@ pipeline::StreamedQuantizeReport quantize_streamed(std::filesystem::path const& 
                                                    bool resume = false,
                                                    eval::CalibrationSet const* calib = nullptr,
                                                    std::filesystem::path const& scratch = {},
-                                                   io::TokenizerData const* tokenizer = nullptr) {
+                                                   io::TokenizerData const* tokenizer = nullptr,
+                                                   pipeline::StreamedQuantizeOptions o = {}) {
   std::unique_ptr<model::LayerSource> const source = model::open_layer_source(src);
   pipeline::QuantizedModelInfo info;
   info.scheme = s;
   info.dense = dense;
-  pipeline::StreamedQuantizeOptions o;
   o.n_threads = 2;
   o.resume = resume;
   o.calib = calib;
@@ -230,11 +231,104 @@ TEST_SUITE("pipeline") {
     s.weight_method = pipeline::WeightMethod::kGptq;
     CHECK_THROWS_WITH_AS(quantize_streamed(dir / "src.gguf", dir / "x.gguf", s, pipeline::DenseType::kF16),
                          doctest::Contains("calibration"), UsageError);
-    CHECK_THROWS_WITH_AS(quantize_streamed(dir / "src.gguf", dir / "x.gguf", s, pipeline::DenseType::kF16, true, &calib),
-                         doctest::Contains("--resume"), UsageError);
     CHECK_THROWS_AS(quantize_streamed(dir / "src.gguf", dir / "x.gguf", s, pipeline::DenseType::kF16, false, &calib,
                                       dir / "no-such-folder"),
                     IoError);
+  }
+
+  TEST_CASE("streamed quantization: an interrupted GPTQ run resumes from its activation checkpoint to the same bytes") {
+    test::TempDir dir("streamed_gptq_resume");
+    eval::CalibrationSet calib;
+    Rng rng(test::seed() + 7);
+    for (std::size_t n : {20u, 13u}) {
+      std::vector<int> w;
+      for (std::size_t i = 0; i < n; ++i) w.push_back(static_cast<int>(rng.uniform_int(96)));
+      calib.windows.push_back(w);
+    }
+    model::LlamaWeights const w = test::synthetic_llama(64, 4, 4, 2, 128, 96, test::seed() + 3, true);
+    auto const src = dir / "src.gguf";
+    test::write_llama_gguf(src, w, test::tiny_tokenizer(96), source_options(io::GgmlType::kF16));
+    pipeline::QuantScheme s = w4a4kv4();
+    s.weight_method = pipeline::WeightMethod::kGptq;
+    auto const out = dir / "out.gguf";
+    auto const partial = dir / "out.gguf.partial";
+    auto const ckpt = dir / "out.gguf.partial.calib";
+    auto every_layer = [] {
+      pipeline::StreamedQuantizeOptions o;
+      o.checkpoint_seconds = 0;
+      return o;
+    };
+    auto run = [&](bool resume, pipeline::StreamedQuantizeOptions o, eval::CalibrationSet const& c = {}) {
+      return quantize_streamed(src, out, s, pipeline::DenseType::kF16, resume,
+                               c.windows.empty() ? &calib : &c, {}, nullptr, std::move(o));
+    };
+    pipeline::StreamedQuantizeReport const whole = run(false, every_layer());
+    CHECK(whole.checkpoints == 3);  // after layers 0, 1, 2 (not after the last)
+    CHECK_FALSE(std::filesystem::exists(ckpt));
+    std::vector<std::uint8_t> const expect = test::read_bytes(out);
+    std::filesystem::rename(out, dir / "full.gguf");
+
+    struct Interrupted : std::runtime_error {
+      using std::runtime_error::runtime_error;
+    };
+    auto stop_after_layer = [&](std::size_t n) {
+      pipeline::StreamedQuantizeOptions o = every_layer();
+      o.progress = [n](pipeline::StreamedProgress const& p) {
+        if (p.layer == n && !p.resumed) throw Interrupted("stop");
+      };
+      return o;
+    };
+    // Interrupted after layer 2 was written and checkpointed: layers 0–2 are kept.
+    CHECK_THROWS_AS(run(false, stop_after_layer(3)), Interrupted);
+    CHECK(std::filesystem::exists(ckpt));
+    pipeline::StreamedQuantizeReport r = run(true, every_layer());
+    CHECK(r.layers_resumed == 3);
+    CHECK(r.gptq.linears.size() == pipeline::kLinearIds);  // only the last layer was solved
+    CHECK(test::read_bytes(out) == expect);
+    CHECK_FALSE(std::filesystem::exists(ckpt));
+
+    // Interrupted inside layer 2's GPTQ: the checkpoint holds layer 2's inputs.
+    pipeline::StreamedQuantizeOptions mid = every_layer();
+    mid.gptq_progress = [](pipeline::GptqModelProgress const& p) {
+      if (p.layer == 2 && p.group == pipeline::GptqGroup::kDown) throw Interrupted("stop");
+    };
+    CHECK_THROWS_AS(run(false, mid), Interrupted);
+    r = run(true, every_layer());
+    CHECK(r.layers_resumed == 2);
+    CHECK(test::read_bytes(out) == expect);
+
+    // The file lost layers the checkpoint is ahead of: it starts again at layer 0, same bytes.
+    CHECK_THROWS_AS(run(false, stop_after_layer(3)), Interrupted);
+    io::GgufFile const f(dir / "full.gguf");
+    io::GgufTensorInfo const& t = f.tensor("blk.1.attn_q.codes");
+    std::vector<std::uint8_t> const part = test::read_bytes(partial);
+    test::write_bytes(partial, part, f.data_offset() + t.offset + 5);
+    r = run(true, every_layer());
+    CHECK(r.layers_resumed == 0);
+    CHECK(test::read_bytes(out) == expect);
+
+    // Other calibration windows, a damaged checkpoint and a layer out of range are refused by name.
+    CHECK_THROWS_AS(run(false, stop_after_layer(2)), Interrupted);
+    eval::CalibrationSet other = calib;
+    other.windows[1][4] = (other.windows[1][4] + 1) % 96;
+    CHECK_THROWS_WITH_AS(run(true, every_layer(), other), doctest::Contains("other calibration windows"), FormatError);
+    std::vector<std::uint8_t> const saved = test::read_bytes(ckpt);
+    test::write_bytes(ckpt, saved, saved.size() - 4);
+    CHECK_THROWS_WITH_AS(run(true, every_layer()), doctest::Contains("out.gguf.partial.calib"), FormatError);
+    test::write_bytes(ckpt, saved, 30);
+    CHECK_THROWS_WITH_AS(run(true, every_layer()), doctest::Contains("damaged"), FormatError);
+    std::vector<std::uint8_t> bad = saved;
+    bad[12] = 4;  // the inputs of layer 4 of a 4-layer model
+    test::write_bytes(ckpt, bad, bad.size());
+    CHECK_THROWS_WITH_AS(run(true, every_layer()), doctest::Contains("layer 4"), FormatError);
+    // Without --resume a stale checkpoint is dropped at the start.
+    pipeline::StreamedQuantizeOptions rare = stop_after_layer(2);
+    rare.checkpoint_seconds = 1e9;
+    CHECK_THROWS_AS(run(false, rare), Interrupted);
+    CHECK_FALSE(std::filesystem::exists(ckpt));
+    run(false, every_layer());
+    CHECK(test::read_bytes(out) == expect);
+    CHECK_FALSE(std::filesystem::exists(ckpt));
   }
 
   TEST_CASE("streamed quantization: a Hugging Face directory (sharded, BF16) gives the in-memory pipeline's bytes, RTN and GPTQ") {

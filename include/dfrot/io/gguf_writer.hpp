@@ -210,6 +210,13 @@ class GgufStreamWriter {
     DFROT_THROW_IF(!out_, IoError, "gguf writer: writing '", partial_.string(), "' failed (disk full?)");
   }
 
+  /// Hands the tensors written so far to the OS (they survive a killed process).
+  /// \throws IoError when the write fails (disk full).
+  void flush() {
+    out_.flush();
+    DFROT_THROW_IF(!out_, IoError, "gguf writer: writing '", partial_.string(), "' failed (disk full?)");
+  }
+
   /// Flushes and renames the complete file over `path`.
   /// \throws UsageError when tensors are missing, IoError when the write or rename fails.
   void commit() {

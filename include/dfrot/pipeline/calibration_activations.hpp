@@ -51,6 +51,8 @@ class CalibrationActivations {
 
   std::size_t size() const noexcept { return rows_.size(); }
   std::size_t bytes() const noexcept { return bytes_; }
+  std::vector<std::size_t> const& rows() const noexcept { return rows_; }
+  std::size_t cols() const noexcept { return cols_; }
   /// The scratch folder, or empty when the activations are in memory.
   std::filesystem::path const& scratch_dir() const noexcept { return where_; }
 

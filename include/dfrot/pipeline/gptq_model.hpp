@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dfrot/eval/calibration.hpp"
@@ -126,6 +127,18 @@ class SequentialGptq {
   }
 
   CalibrationActivations const& activations() const noexcept { return xs_; }
+  /// The layer quantize_layer expects next; activations() are its inputs.
+  std::size_t next_layer() const noexcept { return next_layer_; }
+
+  /// Continues at layer l of an interrupted run: `restore(xs)` refills the activations with layer
+  /// l's inputs (a CalibrationCheckpoint). \throws UsageError for l beyond the last layer.
+  template <class Restore>
+  void resume_at(std::size_t l, Restore&& restore) {
+    DFROT_THROW_IF(l >= m_.config().n_layers, UsageError, "sequential gptq: resume at layer ", l, " of ",
+                   m_.config().n_layers);
+    std::forward<Restore>(restore)(xs_);
+    next_layer_ = l;
+  }
 
   /// GPTQ of layer l (layers in order, from 0), in place in m.weights().layers[l].
   /// \throws UsageError out of order, NumericError from GPTQ.

@@ -8,8 +8,10 @@
 // stays at the dense part plus one layer, whatever the depth; the output file is byte-identical to
 // the in-memory pipeline's (transform_weights → quantize_weights_rtn → make_int4_engine →
 // write_int4_model), because both run the same per-part functions on the same shapes.
-// An interrupted RTN run leaves `<out>.partial`; `resume` continues it after the last complete
-// layer (a GPTQ run starts again: its activations are not kept).
+// An interrupted run leaves `<out>.partial`; `resume` continues it. RTN continues after the last
+// complete layer; GPTQ after the last layer whose outputs — the next layer's calibration inputs —
+// were saved to `<out>.partial.calib` (CalibrationCheckpoint, at most every checkpoint_seconds),
+// since a layer's GPTQ needs every earlier layer's effect on the activations.
 #pragma once
 
 #include <chrono>
@@ -17,12 +19,14 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "dfrot/core/error.hpp"
 #include "dfrot/eval/calibration.hpp"
 #include "dfrot/model/layer_source.hpp"
 #include "dfrot/model/llama_model.hpp"
+#include "dfrot/pipeline/calibration_checkpoint.hpp"
 #include "dfrot/pipeline/gptq_model.hpp"
 #include "dfrot/pipeline/int4_engine.hpp"
 #include "dfrot/pipeline/model_file.hpp"
@@ -35,6 +39,7 @@ struct StreamedProgress {
   std::size_t layer = 0;     ///< layers done so far (1-based count after this one)
   std::size_t n_layers = 0;
   bool resumed = false;      ///< found complete in the partial file, not recomputed
+  bool checkpointed = false; ///< GPTQ: the next layer's inputs were saved after this one
   double seconds = 0;        ///< since the start of the run
 };
 
@@ -48,6 +53,9 @@ struct StreamedQuantizeOptions {
   std::size_t max_positions = 2048;
   std::filesystem::path scratch_dir;
   std::function<void(GptqModelProgress const&)> gptq_progress;
+  /// GPTQ: save the carried activations after a layer once this many seconds have passed since
+  /// the last save (0: after every layer), so that `resume` loses at most that much work.
+  double checkpoint_seconds = 600;
 };
 
 struct StreamedQuantizeReport {
@@ -58,6 +66,8 @@ struct StreamedQuantizeReport {
   double layers_seconds = 0;  ///< read, transform, quantize, pack, write of every layer
   SequentialGptqReport gptq;  ///< GPTQ runs
   std::size_t activation_bytes = 0;  ///< GPTQ: the carried calibration activations
+  std::size_t checkpoints = 0;       ///< GPTQ: activation checkpoints saved
+  double checkpoint_seconds = 0;     ///< … and the time they took
 };
 
 /// Why a scheme cannot be quantized layer by layer (empty when it can).
@@ -79,8 +89,6 @@ inline StreamedQuantizeReport quantize_streamed(model::LayerSource& src, io::Tok
   bool const gptq = s.w_bits < 16 && s.weight_method == WeightMethod::kGptq;
   DFROT_THROW_IF(gptq && (o.calib == nullptr || o.calib->windows.empty()), UsageError,
                  "GPTQ needs calibration windows (--calib)");
-  DFROT_THROW_IF(gptq && o.resume, UsageError, "--resume: a GPTQ run carries its calibration "
-                 "activations through every layer and cannot continue a partial file; run it again");
   auto const t0 = std::chrono::steady_clock::now();
   auto since = [](auto t) { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count(); };
   StreamedQuantizeReport report;
@@ -100,7 +108,13 @@ inline StreamedQuantizeReport quantize_streamed(model::LayerSource& src, io::Tok
   io::GgufStreamWriter file = meta.stream(
       out, detail::int4_model_specs(c, info.dense, tied_head, !dense.rope_freq_factors.empty()), o.resume);
   report.file_bytes = file.file_bytes();
-  std::size_t const n_dense = file.index_of(detail::gguf_layer_name(0, "attn_norm"));
+  auto layer_start = [&](std::size_t l) { return file.index_of(detail::gguf_layer_name(l, "attn_norm")); };
+  auto layer_complete = [&](std::size_t l) {
+    return file.has(str_cat("blk.", l, ".", gguf_stem(static_cast<LinearId>(kLinearIds - 1)), ".row_sums"));
+  };
+  CalibrationCheckpoint const checkpoint(file.partial_path().string() + ".calib");
+  if (!o.resume) checkpoint.remove();  // (a stale one of an earlier run)
+  std::size_t const n_dense = layer_start(0);
   if (file.written() < n_dense) {
     file.rewind_to(0);  // a torn dense part is written again whole
     DenseMatrix const emb = DenseMatrix::make(dense.tok_embeddings, info.dense, "token_embd");
@@ -113,6 +127,8 @@ inline StreamedQuantizeReport quantize_streamed(model::LayerSource& src, io::Tok
   std::unique_ptr<model::LlamaModel> shell;
   std::unique_ptr<SequentialGptq> sequential;
   QuantizedLinears gptq_codes;
+  std::uint64_t fingerprint = 0;
+  std::size_t first_gptq_layer = 0;  // GPTQ: the layers before it are complete and their outputs restored
   if (gptq) {
     dense.layers.resize(c.n_layers);
     shell = std::make_unique<model::LlamaModel>(std::move(dense), o.max_positions);
@@ -124,20 +140,34 @@ inline StreamedQuantizeReport quantize_streamed(model::LayerSource& src, io::Tok
     sequential = std::make_unique<SequentialGptq>(*shell, plan.online, *o.calib, g, o.scratch_dir);
     report.activation_bytes = sequential->activations().bytes();
     shell->weights().tok_embeddings = model::RowMatrix();
+    fingerprint = calibration_fingerprint(*o.calib);
+    if (o.resume) {
+      std::optional<std::size_t> const saved = checkpoint.saved_layer(fingerprint, sequential->activations());
+      DFROT_THROW_IF(saved && (*saved == 0 || *saved >= c.n_layers), FormatError, "calibration checkpoint '",
+                     checkpoint.path().string(), "' holds the inputs of layer ", *saved, " of a ", c.n_layers,
+                     "-layer model (damaged); remove it");
+      // (A checkpoint ahead of the file's layers — the file lost its tail — is not continued.)
+      if (saved && layer_complete(*saved - 1)) {
+        sequential->resume_at(*saved, [&](CalibrationActivations& xs) { checkpoint.load(xs); });
+        first_gptq_layer = *saved;
+      }
+    }
+    // The layers after the checkpoint are computed again: their inputs were not kept.
+    file.rewind_to(layer_start(first_gptq_layer));
   }
   dense.tok_embeddings = model::RowMatrix();
   report.dense_seconds = since(t0);
-  if (o.progress) o.progress({0, c.n_layers, false, since(t0)});
+  if (o.progress) o.progress({0, c.n_layers, false, false, since(t0)});
 
   auto const t1 = std::chrono::steady_clock::now();
+  auto last_checkpoint = t1;
   for (std::size_t l = 0; l < c.n_layers; ++l) {
-    std::string const last = str_cat("blk.", l, ".", gguf_stem(static_cast<LinearId>(kLinearIds - 1)), ".row_sums");
-    if (file.has(last)) {
+    if (gptq ? l < first_gptq_layer : layer_complete(l)) {
       ++report.layers_resumed;
-      if (o.progress) o.progress({l + 1, c.n_layers, true, since(t0)});
+      if (o.progress) o.progress({l + 1, c.n_layers, true, false, since(t0)});
       continue;
     }
-    file.rewind_to(file.index_of(detail::gguf_layer_name(l, "attn_norm")));  // (a torn layer)
+    file.rewind_to(layer_start(l));  // (a torn layer)
     model::LayerWeights layer = src.layer(l);
     transform_layer_weights(layer, c, plan, l);
     std::array<quant::QuantizedTensor, kLinearIds> codes;
@@ -156,9 +186,20 @@ inline StreamedQuantizeReport quantize_streamed(model::LayerSource& src, io::Tok
           codes[i], str_cat("blk.", l, ".", gguf_stem(static_cast<LinearId>(i))));
     }
     detail::append_int4_layer(file, l, layer, packed);
-    if (o.progress) o.progress({l + 1, c.n_layers, false, since(t0)});
+    bool checkpointed = false;
+    if (gptq && l + 1 < c.n_layers && since(last_checkpoint) >= o.checkpoint_seconds) {
+      auto const tc = std::chrono::steady_clock::now();
+      file.flush();  // the checkpoint is never ahead of the layers the file holds
+      checkpoint.save(sequential->activations(), l + 1, fingerprint);
+      ++report.checkpoints;
+      report.checkpoint_seconds += since(tc);
+      last_checkpoint = std::chrono::steady_clock::now();
+      checkpointed = true;
+    }
+    if (o.progress) o.progress({l + 1, c.n_layers, false, checkpointed, since(t0)});
   }
   file.commit();
+  checkpoint.remove();
   report.layers_seconds = since(t1);
   if (sequential) report.gptq = sequential->report();
   return report;
