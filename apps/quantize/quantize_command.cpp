@@ -133,7 +133,7 @@ int quantize_streamed(QuantizeOptions const& o, pipeline::QuantScheme const& sch
     report.set("checkpoint_s", r.checkpoint_seconds);
   }
   report.set("timing", "streamed: transform_s is the embeddings and lm_head, quantize_s every layer "
-                       "(read, transform, RTN, pack, write)");
+                       "(read, transform, RTN or GPTQ, pack, write)");
   report.add_row({scheme.describe(), "streamed", o.output, std::filesystem::file_size(o.output), load_s,
                   r.dense_seconds, r.layers_seconds, nullptr, double(peak_rss_bytes()) / 1e6});
   report.print(common.json);

@@ -55,6 +55,10 @@ CommandAction add_synth_command(CLI::App& sub, CommonOptions& common) {
                  model::describe(hp).c_str(), o->type.c_str(), double(need) / 1e9);
     Report report({"shape", "type", "output", "bytes", "seconds"});
     report.set("seed", common.seed);
+    // What a script needs to size the quantized file: the dense part stays F16 there.
+    report.set("hidden", hp.hidden);
+    report.set("vocab", hp.vocab);
+    report.set("tied", hp.tied_embeddings);
     if (o->dry_run) {
       report.add_row({o->shape, o->type, nullptr, need, 0.0});
       report.print(common.json);

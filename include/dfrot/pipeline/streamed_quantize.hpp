@@ -14,8 +14,10 @@
 // since a layer's GPTQ needs every earlier layer's effect on the activations.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -103,11 +105,27 @@ inline StreamedQuantizeReport quantize_streamed(model::LayerSource& src, io::Tok
   dense.untie();  // also for --rotate none: the file always carries its own lm_head
   model::RowMatrix head_transform = report.source_tied ? tied_head_transform(dense) : model::RowMatrix();
   bool const tied_head = head_transform.size() != 0;
+  if (tied_head) dense.output = model::RowMatrix();  // (the file stores the transform instead)
 
   io::GgufWriter const meta = detail::int4_model_metadata(out, dense, tok, info);
   io::GgufStreamWriter file = meta.stream(
       out, detail::int4_model_specs(c, info.dense, tied_head, !dense.rope_freq_factors.empty()), o.resume);
   report.file_bytes = file.file_bytes();
+  {  // A run of hours should not die of a full disk at its last layer: check before the first.
+    std::error_code ec;
+    std::uintmax_t const have = std::filesystem::file_size(file.partial_path(), ec);
+    std::filesystem::path const folder = std::filesystem::absolute(file.partial_path()).parent_path();
+    std::filesystem::space_info const space = std::filesystem::space(folder, ec);
+    std::uintmax_t const need = report.file_bytes - std::min<std::uintmax_t>(have, report.file_bytes);
+    auto gb = [](std::uintmax_t b) {
+      char text[32];
+      if (b >= 1000000000u) std::snprintf(text, sizeof text, "%.2f GB", double(b) / 1e9);
+      else std::snprintf(text, sizeof text, "%.1f MB", double(b) / 1e6);
+      return std::string(text);
+    };
+    DFROT_THROW_IF(!ec && space.available < need, IoError, "'", out.string(), "' needs ", gb(report.file_bytes),
+                   " (", gb(need), " more), ", gb(space.available), " free there");
+  }
   auto layer_start = [&](std::size_t l) { return file.index_of(detail::gguf_layer_name(l, "attn_norm")); };
   auto layer_complete = [&](std::size_t l) {
     return file.has(str_cat("blk.", l, ".", gguf_stem(static_cast<LinearId>(kLinearIds - 1)), ".row_sums"));
@@ -117,8 +135,11 @@ inline StreamedQuantizeReport quantize_streamed(model::LayerSource& src, io::Tok
   std::size_t const n_dense = layer_start(0);
   if (file.written() < n_dense) {
     file.rewind_to(0);  // a torn dense part is written again whole
+    // Each FP32 matrix is freed once stored (a 128k vocabulary: 2.1 GB each at d 4096).
     DenseMatrix const emb = DenseMatrix::make(dense.tok_embeddings, info.dense, "token_embd");
+    if (!gptq) dense.tok_embeddings = model::RowMatrix();  // (GPTQ embeds its calibration windows)
     DenseMatrix const head = tied_head ? DenseMatrix() : DenseMatrix::make(dense.output, info.dense, "output");
+    dense.output = model::RowMatrix();
     detail::append_int4_dense(file, dense, emb, head, head_transform);
   }
   dense.output = model::RowMatrix();
