@@ -90,6 +90,18 @@ test::LlamaGgufOptions source_options(io::GgmlType type) {
   return o;
 }
 
+/// Calibration windows of the given lengths, tokens uniform in [0, vocab).
+eval::CalibrationSet random_windows(std::uint64_t seed, std::vector<std::size_t> const& lengths, std::size_t vocab) {
+  eval::CalibrationSet calib;
+  Rng rng(seed);
+  for (std::size_t n : lengths) {
+    std::vector<int> w;
+    for (std::size_t i = 0; i < n; ++i) w.push_back(static_cast<int>(rng.uniform_int(vocab)));
+    calib.windows.push_back(w);
+  }
+  return calib;
+}
+
 }  // namespace
 
 TEST_SUITE("pipeline") {
@@ -199,13 +211,7 @@ TEST_SUITE("pipeline") {
 
   TEST_CASE("streamed quantization: GPTQ byte-identical to the in-memory pipeline, activations in memory or a scratch file") {
     test::TempDir dir("streamed_gptq");
-    eval::CalibrationSet calib;
-    Rng rng(test::seed());
-    for (std::size_t n : {24u, 17u, 32u}) {
-      std::vector<int> w;
-      for (std::size_t i = 0; i < n; ++i) w.push_back(static_cast<int>(rng.uniform_int(160)));
-      calib.windows.push_back(w);
-    }
+    eval::CalibrationSet const calib = random_windows(test::seed(), {24, 17, 32}, 160);
     for (bool const tied : {false, true}) {
       CAPTURE(tied);
       model::LlamaWeights const w = test::synthetic_llama(128, 2, 4, 2, 256, 160, test::seed() + 1, tied);
@@ -238,13 +244,7 @@ TEST_SUITE("pipeline") {
 
   TEST_CASE("streamed quantization: an interrupted GPTQ run resumes from its activation checkpoint to the same bytes") {
     test::TempDir dir("streamed_gptq_resume");
-    eval::CalibrationSet calib;
-    Rng rng(test::seed() + 7);
-    for (std::size_t n : {20u, 13u}) {
-      std::vector<int> w;
-      for (std::size_t i = 0; i < n; ++i) w.push_back(static_cast<int>(rng.uniform_int(96)));
-      calib.windows.push_back(w);
-    }
+    eval::CalibrationSet const calib = random_windows(test::seed() + 7, {20, 13}, 96);
     model::LlamaWeights const w = test::synthetic_llama(64, 4, 4, 2, 128, 96, test::seed() + 3, true);
     auto const src = dir / "src.gguf";
     test::write_llama_gguf(src, w, test::tiny_tokenizer(96), source_options(io::GgmlType::kF16));
@@ -333,13 +333,7 @@ TEST_SUITE("pipeline") {
 
   TEST_CASE("streamed quantization: a Hugging Face directory (sharded, BF16) gives the in-memory pipeline's bytes, RTN and GPTQ") {
     test::TempDir dir("streamed_hf");
-    eval::CalibrationSet calib;
-    Rng rng(test::seed());
-    for (std::size_t n : {20u, 31u}) {
-      std::vector<int> w;
-      for (std::size_t i = 0; i < n; ++i) w.push_back(static_cast<int>(rng.uniform_int(160)));
-      calib.windows.push_back(w);
-    }
+    eval::CalibrationSet const calib = random_windows(test::seed(), {20, 31}, 160);
     model::LlamaWeights const w = test::synthetic_llama(128, 2, 4, 2, 256, 160, test::seed() + 2, true);
     auto const src = dir / "hf";
     test::write_llama_hf_dir(src, w, "BF16", 2);
