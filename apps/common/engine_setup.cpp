@@ -34,7 +34,7 @@ std::string describe_engine(pipeline::QuantScheme const& s, pipeline::DenseType 
 }  // namespace
 
 EngineSetup setup_engine(LoadedModel& m, pipeline::QuantScheme const& s, PreparedModel& prepared,
-                         pipeline::SkewPlan const* plan, EngineFlags const& flags, int n_threads) {
+                         pipeline::QuantizerPlan const* plan, EngineFlags const& flags, int n_threads) {
   EngineSetup out;
   std::string const why = pipeline::int4_engine_unsupported(s);
   if (!flags.fake && why.empty() && !prepared.codes.layers.empty()) {
@@ -74,7 +74,7 @@ LoadedModel load_quantized_file(std::string const& path, pipeline::QuantizedMode
   out.tokenizer = std::make_unique<tokenizer::Tokenizer>(std::move(*file.tokenizer));
   pipeline::OnlineTransformOptions online = info.online;
   online.n_threads = n_threads;
-  pipeline::SkewPlan const* plan = info.plan ? &*info.plan : nullptr;
+  pipeline::QuantizerPlan const* plan = info.plan ? &*info.plan : nullptr;
   if (flags.fake) {
     out.model = std::make_unique<model::LlamaModel>(
         pipeline::dequantized_weights(file.model->weights(), *file.engine), max_positions);

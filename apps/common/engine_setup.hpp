@@ -37,7 +37,7 @@ struct EngineSetup {
 /// After prepare_model (and the optional skew plan): moves `m` onto the int4 engine (its FP32
 /// decoder weights are released) unless --fake or the scheme needs the fake path (said on stderr).
 EngineSetup setup_engine(LoadedModel& m, pipeline::QuantScheme const& s, PreparedModel& prepared,
-                         pipeline::SkewPlan const* plan, EngineFlags const& flags, int n_threads);
+                         pipeline::QuantizerPlan const* plan, EngineFlags const& flags, int n_threads);
 
 /// A version-2 file (`dfrot quantize`) on the int4 engine, or (--fake) its dequantized weights with
 /// the fake quantizers; `scheme` is the stored scheme with any run-time overlay.

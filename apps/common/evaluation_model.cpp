@@ -53,6 +53,13 @@ EvaluationModel load_evaluation_model(EvaluationModelSource const& src, QuantFla
   // A file written by `dfrot quantize` is already transformed: reuse its scheme and transforms.
   e.stored = pipeline::read_quantized_model_info(src.path);
   e.scheme = e.stored ? flags.runtime_overlay(e.stored->scheme, src.path) : flags.scheme(common.seed);
+  if (e.stored && e.stored->plan && e.stored->plan->has_clip()) {
+    pipeline::QuantScheme const& was = e.stored->scheme;
+    DFROT_THROW_IF(e.scheme.act.clip_ratio != was.act.clip_ratio || e.scheme.k.clip_ratio != was.k.clip_ratio ||
+                       e.scheme.v.clip_ratio != was.v.clip_ratio,
+                   UsageError, "model '", src.path, "' stores a clip ratio per layer and site (learned by --lac), "
+                   "which --a-clip / --k-clip / --v-clip cannot override");
+  }
   auto const t0 = std::chrono::steady_clock::now();
   bool const packed = e.stored && e.stored->version == pipeline::kInt4ModelFileVersion;
   e.loaded = packed ? load_quantized_file(src.path, *e.stored, e.scheme, src.max_positions, engine_flags,
@@ -70,8 +77,9 @@ EvaluationModel load_evaluation_model(EvaluationModelSource const& src, QuantFla
     e.prepared = prepare_model(e.loaded, e.scheme, src.calib, common.n_threads);
   }
   e.plan = packed ? e.stored->plan
-                  : plan_quantizer_symmetry(e.loaded, e.scheme, e.prepared.online, src.calib,
-                                            common.n_threads);
+                  : with_learned_clip(plan_quantizer_symmetry(e.loaded, e.scheme, e.prepared.online,
+                                                              src.calib, common.n_threads),
+                                      e.prepared);
   if (!packed) {
     if (e.stored) std::fprintf(stderr, "model: version-1 file (F32 weights): fake-quant path\n");
     e.setup = setup_engine(e.loaded, e.scheme, e.prepared, e.plan ? &*e.plan : nullptr, engine_flags,

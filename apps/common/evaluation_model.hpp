@@ -24,7 +24,7 @@ struct EvaluationModel {
   EngineSetup setup;                                    ///< hooks to pass to every forward
   pipeline::QuantScheme scheme;
   PreparedModel prepared;
-  std::optional<pipeline::SkewPlan> plan;               ///< --auto-asym
+  std::optional<pipeline::QuantizerPlan> plan;               ///< --auto-asym
   std::optional<pipeline::QuantizedModelInfo> stored;   ///< a file written by dfrot quantize
   std::shared_ptr<pipeline::KeptTokens> kept;           ///< --keep-massive-tokens: what was kept
   double load_seconds = 0;

@@ -33,13 +33,20 @@ eval::CalibrationSet load_calibration(tokenizer::Tokenizer const& tok, std::stri
 
 /// The progress line of sequential GPTQ on stderr ("\rgptq: layer 3/30 o_proj  12 s").
 void print_gptq_progress(pipeline::GptqModelProgress const& p);
+/// Learned clipping's summary on stderr: per site, the mean ratio and the output error saved.
+void print_learned_clip(pipeline::SequentialGptqReport const& r);
 
 /// With `--auto-asym`: the per-layer quantizer symmetries measured on the first calibration
 /// window of the (transformed, weight-quantized) model; nullopt otherwise.
-std::optional<pipeline::SkewPlan> plan_quantizer_symmetry(LoadedModel const& m,
+std::optional<pipeline::QuantizerPlan> plan_quantizer_symmetry(LoadedModel const& m,
                                                           pipeline::QuantScheme const& s,
                                                           pipeline::OnlineTransformOptions const& online,
                                                           std::string const& calib_path,
                                                           int n_threads);
+
+/// The plan a prepared model runs with: `plan` (the skew plan, when any) plus the clip ratios that
+/// learned clipping (`--lac`) found during GPTQ; nullopt when neither exists.
+std::optional<pipeline::QuantizerPlan> with_learned_clip(std::optional<pipeline::QuantizerPlan> plan,
+                                                         PreparedModel const& prepared);
 
 }  // namespace dfrot::app

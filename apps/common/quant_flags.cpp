@@ -28,6 +28,8 @@ struct Flags {
   double tau_mean = 0.1, tau_skew = 0.2;
   bool keep_massive = false;
   double keep_ratio = 10;
+  bool act_order = false, gptq_act_quant = false, gptq_fp_target = false, gptq_input_target = false,
+       lac = false;
 };
 
 /// `--rotate`: a kind, or a path to a float64 .npy rotation (DFRot / `dfrot optimize` output).
@@ -85,6 +87,21 @@ QuantFlags add_quant_flags(CLI::App& sub) {
                  ->capture_default_str()
                  ->check(CLI::NonNegativeNumber);
 
+  auto* ao = g->add_flag("--act-order", f->act_order, "GPTQ: quantize columns by descending Hessian diagonal");
+  auto* gq = g->add_flag("--gptq-act-quant", f->gptq_act_quant,
+                         "GPTQ: calibrate on inputs quantized as at inference (activation and KV "
+                         "quantizers on along the calibration path)");
+  auto* gf = g->add_flag("--gptq-fp-target", f->gptq_fp_target,
+                         "GPTQ: fit each group to the FP model's outputs (least-squares target "
+                         "W·XᵀX̃·(X̃ᵀX̃)⁻¹ from FP inputs X carried beside the quantized path)");
+  auto* gi = g->add_flag("--gptq-input-target", f->gptq_input_target,
+                         "GPTQ: fit each group to the outputs of its own unquantized inputs "
+                         "(least-squares target W·XᵀX̃·(X̃ᵀX̃)⁻¹, X before the site's quantizer)")
+                 ->excludes(gf);
+  auto* la = g->add_flag("--lac", f->lac,
+                         "learned activation clipping: per layer and linear input, the clip ratio "
+                         "(1.0 … 0.5) with the least output error, learned during GPTQ (needs "
+                         "--gptq-act-quant) and stored in the model file");
   auto* vo = g->add_option("--vo-rotation", f->vo,
                            "V/O rotation: quarot (per-head H + online Hadamard before o_proj) or "
                            "per-head (DFRot/SpinQuant: fused on both sides, no online op)")
@@ -162,11 +179,27 @@ QuantFlags add_quant_flags(CLI::App& sub) {
                    "--r2 needs a residual rotation (--rotate): R2 is fused after norm fusion");
     s.calib = {.n_windows = f->calib_windows, .window = f->calib_len, .seed = s.seed};
     s.percdamp = f->percdamp;
+    if (ao->count()) s.gptq.act_order = true;
+    if (gq->count()) s.gptq.quantized_inputs = true;
+    if (gf->count()) s.gptq.fp_target = true;
+    if (gi->count()) s.gptq.input_target = true;
+    if (la->count()) s.gptq.learn_act_clip = true;
     runtime(s);
+    bool const gptq = s.w_bits < 16 && s.weight_method == pipeline::WeightMethod::kGptq;
+    DFROT_THROW_IF(s.gptq.any() && !gptq, UsageError,
+                   "--act-order, --gptq-act-quant, --gptq-fp-target, --gptq-input-target and --lac shape GPTQ's "
+                   "calibration: add --gptq");
+    DFROT_THROW_IF(s.gptq.learn_act_clip && !s.gptq.quantized_inputs, UsageError,
+                   "--lac learns clip ratios on the quantized calibration path: add --gptq-act-quant");
+    DFROT_THROW_IF(s.gptq.learn_act_clip && s.a_bits >= 16, UsageError,
+                   "--lac: activations are not quantized (--a-bits 16)");
+    DFROT_THROW_IF((s.gptq.quantized_inputs || s.gptq.learn_act_clip) && s.auto_asym, UsageError,
+                   "--auto-asym picks symmetries after GPTQ, so --gptq-act-quant / --lac would calibrate "
+                   "other quantizers than the model runs: use one or the other");
     return s;
   };
   out.runtime_overlay = [=](pipeline::QuantScheme s, std::string const& model) {
-    for (CLI::Option const* o : {rot, pr, wb, wc, em, gp, rt, cw, cl, pd, vo, r2}) {
+    for (CLI::Option const* o : {rot, pr, wb, wc, em, gp, rt, cw, cl, pd, vo, r2, ao, gq, gf, gi, la}) {
       DFROT_THROW_IF(o->count() != 0, UsageError, "model '", model,
                      "' was already rotated and quantized by dfrot quantize (", s.describe(),
                      "): ", o->get_name(), " cannot be applied again; only activation / KV flags can");

@@ -77,7 +77,7 @@ CommandAction add_ppl_command(CLI::App& sub, CommonOptions& common) {
     tokenize(e.loaded);
     pipeline::QuantScheme const& scheme = e.scheme;
     PreparedModel const& prepared = e.prepared;
-    std::optional<pipeline::SkewPlan> const& plan = e.plan;
+    std::optional<pipeline::QuantizerPlan> const& plan = e.plan;
     EngineSetup const& setup = e.setup;
     LoadedModel& loaded = e.loaded;
     double const prepare_s = e.prepare_seconds();

@@ -187,6 +187,8 @@ CommandAction add_quantize_command(CLI::App& sub, CommonOptions& common) {
     DFROT_THROW_IF(pipeline::read_quantized_model_info(o->model).has_value(), UsageError,
                    "model '", o->model, "' was already transformed by dfrot quantize");
     pipeline::QuantScheme const scheme = flags.scheme(common.seed);
+    DFROT_THROW_IF(scheme.gptq.learn_act_clip && o->format != "int4", UsageError,
+                   "--lac: a --format f32 file has no place for the learned clip ratios (use --format int4)");
     std::error_code ec;
     DFROT_THROW_IF(std::filesystem::equivalent(o->model, o->output, ec), UsageError, "--output '",
                    o->output, "' would overwrite the input model");
@@ -221,7 +223,8 @@ CommandAction add_quantize_command(CLI::App& sub, CommonOptions& common) {
       std::string const why = pipeline::int4_engine_unsupported(scheme);
       DFROT_THROW_IF(!why.empty(), UsageError, "--format int4: ", why, " (use --format f32)");
       info.version = pipeline::kInt4ModelFileVersion;
-      info.plan = plan_quantizer_symmetry(loaded, scheme, prepared.online, o->calib, common.n_threads);
+      info.plan = with_learned_clip(
+          plan_quantizer_symmetry(loaded, scheme, prepared.online, o->calib, common.n_threads), prepared);
       info.dense = pipeline::parse_dense_type(o->dense);
       auto const engine = pipeline::make_int4_engine(
           w, prepared.codes, scheme, info.plan ? &*info.plan : nullptr, info.dense,

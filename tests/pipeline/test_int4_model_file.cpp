@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <limits>
 #include <vector>
 
 #include "dfrot/model/llama_model.hpp"
@@ -146,6 +147,67 @@ TEST_SUITE("pipeline") {
       pipeline::write_quantized_model(p1, w, test::tiny_tokenizer(64), v1);
       CHECK_THROWS_WITH_AS((void)pipeline::load_int4_model(p1, 64),
                            doctest::Contains("fake-quant path only"), UsageError);
+    }
+  }
+
+  TEST_CASE("int4 model file: a learned clip plan is stored, read back and followed by engine and oracle") {
+    Built b = build(test::seed() + 3);
+    pipeline::QuantizerPlan plan;
+    plan.clip.resize(2);
+    for (std::size_t l = 0; l < 2; ++l)
+      for (std::size_t i = 0; i < pipeline::kQuantSites; ++i)
+        plan.clip[l][i] = 0.5f + 0.05f * static_cast<float>((l * pipeline::kQuantSites + i) % 10);
+    b.info.plan = plan;
+    // The engine of the file was made without the plan: rebuild it from the same codes with it.
+    model::LlamaWeights w = test::synthetic_llama(128, 2, 4, 2, 256, 64, test::seed() + 3);
+    (void)pipeline::transform_weights(w, b.info.scheme, 2);
+    pipeline::QuantizedLinears codes;
+    pipeline::quantize_weights_rtn(w, b.info.scheme, 2, &codes);
+    auto const engine = pipeline::make_int4_engine(w, codes, b.info.scheme, &plan, pipeline::DenseType::kF16, {});
+    pipeline::release_dense_weights(w);
+    test::TempDir dir("int4_clip");
+    auto const path = dir / "clip.gguf";
+    pipeline::write_int4_model(path, w, *engine, test::tiny_tokenizer(64), b.info);
+
+    auto const info = pipeline::read_quantized_model_info(path);
+    REQUIRE(info);
+    REQUIRE(info->plan);
+    CHECK_FALSE(info->plan->has_symmetry());
+    CHECK(info->plan->clip == plan.clip);
+    pipeline::Int4Model const loaded = pipeline::load_int4_model(path, 64);
+    CHECK(loaded.engine->activation_plan()[1][3].clip_ratio == plan.clip[1][3]);
+    model::RowMatrixF const got = logits(*loaded.model, info->online);
+    model::LlamaModel mem(w, 64);
+    mem.set_linears(engine);
+    mem.set_kv_format(pipeline::kv_cache_format(w.config, b.info.scheme, &plan));
+    CHECK(logits(mem, b.info.online) == got);
+    model::LlamaModel plain(w, 64);  // the same codes with the scheme's clip ratios
+    plain.set_linears(b.engine);
+    plain.set_kv_format(pipeline::kv_cache_format(w.config, b.info.scheme, nullptr));
+    model::RowMatrixF const unplanned = logits(plain, b.info.online);
+    CHECK((unplanned - got).norm() > 1e-2f * got.norm());
+
+    // The oracle follows the plan too (and differs without it).
+    model::LlamaModel const fake(pipeline::dequantized_weights(loaded.model->weights(), *loaded.engine), 64);
+    std::vector<int> const tokens = {1, 9, 4, 33, 7, 7, 60, 2, 15};
+    auto run_fake = [&](pipeline::QuantizerPlan const* p) {
+      pipeline::QuantizationHooks hooks(fake.config(), info->scheme, info->online, p);
+      auto cache = fake.make_cache();
+      return fake.forward(tokens, cache, &hooks, {.n_threads = 2});
+    };
+    model::RowMatrixF const f = run_fake(&*info->plan);
+    CHECK((f - got).norm() / f.norm() <= 1e-4);
+    CHECK((run_fake(nullptr) - got).norm() > 1e-2f * got.norm());
+
+    // A ratio outside (0, 1] or NaN in the file is refused, naming the layer and site.
+    for (float const bad : {1.5f, 0.0f, std::numeric_limits<float>::quiet_NaN()}) {
+      CAPTURE(bad);
+      pipeline::QuantizedModelInfo broken = b.info;
+      broken.plan->clip[1][3] = bad;
+      auto const bp = dir / "bad_clip.gguf";
+      pipeline::write_int4_model(bp, w, *engine, test::tiny_tokenizer(64), broken);
+      CHECK_THROWS_WITH_AS((void)pipeline::read_quantized_model_info(bp),
+                           doctest::Contains("layers.1.down_proj_input"), FormatError);
     }
   }
 }

@@ -52,12 +52,12 @@ TEST_SUITE("pipeline") {
     s.v_bits = 4;
     model::LlamaModel const m(w, 64);
     std::vector<int> const tokens = {1, 2, 3, 4, 5, 6, 7, 8};
-    auto run = [&](pipeline::SkewPlan const* plan) {
+    auto run = [&](pipeline::QuantizerPlan const* plan) {
       pipeline::QuantizationHooks hooks(m.config(), s, {.down_proj = false, .o_proj = false, .qk = false}, plan);
       auto cache = m.make_cache();
       return m.forward(tokens, cache, &hooks);
     };
-    pipeline::SkewPlan sym, asym;
+    pipeline::QuantizerPlan sym, asym;
     sym.symmetry.assign(2, {});
     sym.symmetry[0].fill(quant::Symmetry::kSym);
     sym.symmetry[1].fill(quant::Symmetry::kSym);
@@ -66,7 +66,7 @@ TEST_SUITE("pipeline") {
     auto const base = run(nullptr);
     CHECK((run(&sym) - base).cwiseAbs().maxCoeff() == 0.0f);  // plan = the scheme's symmetries
     CHECK((run(&asym) - base).cwiseAbs().maxCoeff() > 0.0f);  // one quantizer changed
-    pipeline::SkewPlan wrong;
+    pipeline::QuantizerPlan wrong;
     wrong.symmetry.resize(1);
     CHECK_THROWS_AS(pipeline::QuantizationHooks(m.config(), s, {}, &wrong), ShapeError);
   }

@@ -180,6 +180,24 @@ TEST_SUITE("quant") {
     }
   }
 
+  TEST_CASE("gptq_quantize: per-row scales from other weights") {
+    auto const l = make_layer(16, 48, 256, test::seed() + 4);
+    auto const h = hessian_of(l);
+    auto const cfg = make_cfg(Symmetry::kSym, 0, false, false);
+    MatrixView<float const> const w(l.w.data(), l.rows, l.cols);
+    auto const own = gptq_quantize(w, h, cfg, "layer");
+    auto const same = gptq_quantize(w, h, cfg, "layer", w);
+    CHECK(same.weights == own.weights);
+    CHECK(same.quantized.scales == own.quantized.scales);
+    std::vector<float> wide(l.w.size());
+    for (std::size_t i = 0; i < wide.size(); ++i) wide[i] = 2.0f * l.w[i];
+    auto const from_wide = gptq_quantize(w, h, cfg, "layer", MatrixView<float const>(wide.data(), l.rows, l.cols));
+    for (std::size_t r = 0; r < l.rows; ++r)
+      CHECK(from_wide.quantized.scales[r] == doctest::Approx(2.0 * double(own.quantized.scales[r])).epsilon(1e-6));
+    CHECK_THROWS_AS((void)gptq_quantize(w, h, cfg, "layer", MatrixView<float const>(wide.data(), l.rows - 1, l.cols)),
+                    UsageError);
+  }
+
   TEST_CASE("gptq_quantize: singular Hessian, dead columns and an all-zero Hessian stay finite") {
     auto l = make_layer(8, 32, 12, test::seed() + 3);  // 12 tokens < 32 columns: rank ≤ 12
     for (std::size_t t = 0; t < l.tokens; ++t) {

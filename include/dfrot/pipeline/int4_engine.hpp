@@ -26,7 +26,7 @@
 #include "dfrot/pipeline/online_transforms.hpp"
 #include "dfrot/pipeline/quant_scheme.hpp"
 #include "dfrot/pipeline/quantized_linears.hpp"
-#include "dfrot/pipeline/skew_plan.hpp"
+#include "dfrot/pipeline/quantizer_plan.hpp"
 
 namespace dfrot::pipeline {
 
@@ -340,10 +340,10 @@ class Int4Linears final : public model::LinearLayers {
 };
 
 /// The activation quantizer of every (layer, site) for a scheme: `s.act` with bits a_bits
-/// (16 = weight-only), the skew plan's symmetry per site when given.
+/// (16 = weight-only), the plan's symmetry and clip ratio per site when given.
 /// \throws UsageError for per-group activations (the integer GEMM takes one scale per token).
 inline ActivationPlan activation_plan(model::ModelConfig const& c, QuantScheme const& s,
-                                      SkewPlan const* plan) {
+                                      QuantizerPlan const* plan) {
   quant::QuantConfig base = s.act;
   base.bits = s.a_bits;
   DFROT_THROW_IF(s.a_bits < 16 && base.granularity != quant::Granularity::kPerRow, UsageError,
@@ -353,15 +353,16 @@ inline ActivationPlan activation_plan(model::ModelConfig const& c, QuantScheme c
   for (std::size_t l = 0; l < c.n_layers; ++l) {
     for (std::size_t site = 0; site < 4; ++site) {
       out[l][site] = base;
-      if (plan != nullptr && !plan->symmetry.empty()) out[l][site].symmetry = plan->symmetry[l][site];
+      if (plan != nullptr && plan->has_symmetry()) out[l][site].symmetry = plan->symmetry.at(l)[site];
+      if (plan != nullptr && plan->has_clip()) out[l][site].clip_ratio = plan->clip.at(l)[site];
     }
   }
   return out;
 }
 
-/// The KV-cache format of a scheme (per-layer symmetries from the plan when given).
+/// The KV-cache format of a scheme (per-layer symmetries and clip ratios from the plan when given).
 inline model::KvCacheFormat kv_cache_format(model::ModelConfig const& c, QuantScheme const& s,
-                                            SkewPlan const* plan) {
+                                            QuantizerPlan const* plan) {
   model::KvCacheFormat f;
   auto fill = [&](std::vector<quant::KvQuantConfig>& v, quant::KvQuantConfig q, int bits,
                   QuantSite site) {
@@ -370,9 +371,9 @@ inline model::KvCacheFormat kv_cache_format(model::ModelConfig const& c, QuantSc
     q.n_kv_heads = c.n_kv_heads;
     q.head_dim = c.head_dim;
     v.assign(c.n_layers, q);
-    if (plan != nullptr && !plan->symmetry.empty()) {
-      for (std::size_t l = 0; l < c.n_layers; ++l)
-        v[l].symmetry = plan->symmetry[l][static_cast<std::size_t>(site)];
+    for (std::size_t l = 0; l < c.n_layers && plan != nullptr; ++l) {
+      if (plan->has_symmetry()) v[l].symmetry = plan->symmetry.at(l)[static_cast<std::size_t>(site)];
+      if (plan->has_clip()) v[l].clip_ratio = plan->clip.at(l)[static_cast<std::size_t>(site)];
     }
   };
   fill(f.keys, s.k, s.k_bits, QuantSite::kKey);
@@ -437,7 +438,7 @@ inline model::RowMatrix tied_head_transform(model::LlamaWeights const& w) {
 /// \throws UsageError when the scheme is not supported (int4_engine_unsupported).
 inline std::shared_ptr<Int4Linears> make_int4_engine(model::LlamaWeights const& w,
                                                      QuantizedLinears const& codes,
-                                                     QuantScheme const& s, SkewPlan const* plan,
+                                                     QuantScheme const& s, QuantizerPlan const* plan,
                                                      DenseType dense = DenseType::kF16,
                                                      model::RowMatrix head_transform = {}) {
   std::string const why = int4_engine_unsupported(s);

@@ -11,7 +11,8 @@
 //   attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down}.weight [, rope_freqs.weight], all F32
 //   (dequantized weights scale·(q − z) are exact in F32; RMSNorm weights are 1 after fusion);
 //   dfrot.scheme (describe() of the scheme), dfrot.rotation, dfrot.seed, dfrot.weight.{bits,
-//   method, symmetry, group_size, clip, mse_clip}, dfrot.online.{down_proj, o_proj, qk},
+//   method, symmetry, group_size, clip, mse_clip}, dfrot.gptq.{act_order, quantized_inputs,
+//   fp_target, input_target, lac} (only when one is set), dfrot.online.{down_proj, o_proj, qk},
 //   dfrot.act.{bits, symmetry, granularity, group_size, clip}, dfrot.k.* / dfrot.v.* {bits,
 //   symmetry, clip, per_head}, dfrot.auto_asym + dfrot.skew.{tau_mean, tau_skew} (the skew plan
 //   itself is measured again at load time), dfrot.rotation_file (when R1 came from a file).
@@ -29,6 +30,7 @@
 #include "dfrot/io/gguf_writer.hpp"
 #include "dfrot/io/llama_checkpoint.hpp"
 #include "dfrot/io/llama_gguf_keys.hpp"
+#include "dfrot/model/llama_model.hpp"
 #include "dfrot/model/llama_weights.hpp"
 #include "dfrot/pipeline/int4_engine.hpp"
 #include "dfrot/pipeline/online_transforms.hpp"
@@ -45,7 +47,8 @@ struct QuantizedModelInfo {
   OnlineTransformOptions online;  ///< transforms the weights expect at run time
   std::uint32_t version = kModelFileVersion;  ///< 1: F32 weights (fake path), 2: packed int4
   DenseType dense = DenseType::kF16;          ///< v2: embeddings / lm_head storage
-  std::optional<SkewPlan> plan;               ///< v2 with auto-asym: the measured symmetries
+  /// v2 with --auto-asym and / or --lac: the measured symmetries and learned clip ratios
+  std::optional<QuantizerPlan> plan;
   std::string chat_template;  ///< the source model's tokenizer.chat_template (written when set)
 };
 
@@ -112,6 +115,13 @@ inline void set_model_metadata(io::GgufWriter& g, std::filesystem::path const& p
   g.set("dfrot.weight.bits", gguf_u32(static_cast<std::uint32_t>(s.w_bits)));
   g.set("dfrot.weight.method", gguf_string(std::string(to_string(s.weight_method))));
   g.set("dfrot.weight.mse_clip", gguf_bool(s.w_clip.enabled));
+  if (s.gptq.any()) {
+    g.set("dfrot.gptq.act_order", gguf_bool(s.gptq.act_order));
+    g.set("dfrot.gptq.quantized_inputs", gguf_bool(s.gptq.quantized_inputs));
+    g.set("dfrot.gptq.fp_target", gguf_bool(s.gptq.fp_target));
+    g.set("dfrot.gptq.input_target", gguf_bool(s.gptq.input_target));
+    g.set("dfrot.gptq.lac", gguf_bool(s.gptq.learn_act_clip));
+  }
   detail::set_quant_config(g, "dfrot.weight.", s.weight);
   g.set("dfrot.online.down_proj", gguf_bool(info.online.down_proj));
   g.set("dfrot.online.o_proj", gguf_bool(info.online.o_proj));
@@ -173,7 +183,7 @@ inline void write_quantized_model(std::filesystem::path const& path, model::Llam
 namespace detail {
 /// A skew plan as text: one group of kQuantSites letters (s = sym, a = asym) per layer, separated
 /// by commas (dfrot.skew_plan).
-inline std::string format_skew_plan(SkewPlan const& p) {
+inline std::string format_skew_plan(QuantizerPlan const& p) {
   std::string out;
   for (std::size_t l = 0; l < p.symmetry.size(); ++l) {
     if (l) out += ',';
@@ -181,8 +191,8 @@ inline std::string format_skew_plan(SkewPlan const& p) {
   }
   return out;
 }
-inline SkewPlan parse_skew_plan(std::string const& text, std::size_t n_layers, std::string const& where) {
-  SkewPlan p;
+inline QuantizerPlan parse_skew_plan(std::string const& text, std::size_t n_layers, std::string const& where) {
+  QuantizerPlan p;
   std::size_t pos = 0;
   while (pos <= text.size()) {
     std::size_t const end = std::min(text.find(',', pos), text.size());
@@ -199,6 +209,30 @@ inline SkewPlan parse_skew_plan(std::string const& text, std::size_t n_layers, s
   DFROT_THROW_IF(p.symmetry.size() != n_layers, FormatError, where, ": dfrot.skew_plan has ",
                  p.symmetry.size(), " layers, the model ", n_layers);
   return p;
+}
+/// A clip plan as the F32 array dfrot.clip_plan: kQuantSites ratios per layer, layer-major.
+inline std::vector<float> flatten_clip_plan(QuantizerPlan const& p) {
+  std::vector<float> out;
+  for (auto const& l : p.clip) out.insert(out.end(), l.begin(), l.end());
+  return out;
+}
+/// \throws FormatError for a wrong length or a ratio outside (0, 1] (NaN included), naming the
+/// layer and site.
+inline std::vector<std::array<float, kQuantSites>> parse_clip_plan(std::vector<double> const& v,
+                                                                  std::size_t n_layers,
+                                                                  std::string const& where) {
+  DFROT_THROW_IF(v.size() != n_layers * kQuantSites, FormatError, where, ": dfrot.clip_plan has ", v.size(),
+                 " values, expected ", n_layers, " layers × ", kQuantSites, " sites");
+  std::vector<std::array<float, kQuantSites>> out(n_layers);
+  for (std::size_t l = 0; l < n_layers; ++l) {
+    for (std::size_t i = 0; i < kQuantSites; ++i) {
+      double const c = v[l * kQuantSites + i];
+      DFROT_THROW_IF(!(c > 0 && c <= 1), FormatError, where, ": dfrot.clip_plan ",
+                     skew_site_name(l, static_cast<QuantSite>(i)), " = ", c, " is outside (0, 1]");
+      out[l][i] = static_cast<float>(c);
+    }
+  }
+  return out;
 }
 inline QuantizedModelInfo read_info(io::GgufFile const& f);
 }  // namespace detail
@@ -237,6 +271,11 @@ inline QuantizedModelInfo read_info(io::GgufFile const& f) {
   s.w_bits = detail::bits_from(f, "dfrot.weight.bits");
   s.weight_method = f.get_string("dfrot.weight.method") == "gptq" ? WeightMethod::kGptq : WeightMethod::kRtn;
   s.w_clip.enabled = f.get_bool("dfrot.weight.mse_clip");
+  s.gptq.act_order = f.get_bool_or("dfrot.gptq.act_order", false);
+  s.gptq.quantized_inputs = f.get_bool_or("dfrot.gptq.quantized_inputs", false);
+  s.gptq.fp_target = f.get_bool_or("dfrot.gptq.fp_target", false);
+  s.gptq.input_target = f.get_bool_or("dfrot.gptq.input_target", false);
+  s.gptq.learn_act_clip = f.get_bool_or("dfrot.gptq.lac", false);
   s.weight = detail::quant_config_from(f, "dfrot.weight.");
   info.online.down_proj = f.get_bool("dfrot.online.down_proj");
   info.online.o_proj = f.get_bool("dfrot.online.o_proj");
@@ -259,7 +298,12 @@ inline QuantizedModelInfo read_info(io::GgufFile const& f) {
                    ": dfrot.dense_type = '", dense, "', expected f16, q8 or f32");
     info.dense = parse_dense_type(dense);
     std::string const plan = f.get_string_or("dfrot.skew_plan", "");
-    if (!plan.empty()) info.plan = parse_skew_plan(plan, f.get_uint("llama.block_count"), f.where());
+    std::size_t const n_layers = f.get_uint("llama.block_count");
+    if (!plan.empty()) info.plan = parse_skew_plan(plan, n_layers, f.where());
+    if (f.contains("dfrot.clip_plan")) {
+      if (!info.plan) info.plan.emplace();
+      info.plan->clip = parse_clip_plan(f.get_float_array("dfrot.clip_plan"), n_layers, f.where());
+    }
   }
   return info;
 }
@@ -274,8 +318,9 @@ inline QuantizedModelInfo read_info(io::GgufFile const& f) {
 /// (attn_q, attn_k, attn_v, attn_output, ffn_gate, ffn_up, ffn_down) three tensors in the panel
 /// layout of gemm/packed_int4_weights.hpp: `<stem>.codes` I8 [n_out_pad, k_pad/2] (offset-binary
 /// nibbles), `<stem>.scales` F32 [n_out_pad], `<stem>.row_sums` I32 [n_out_pad]. Keys as version 1
-/// plus dfrot.dense_type ("f16" | "q8" | "f32") and, with --auto-asym, dfrot.skew_plan (the measured
-/// symmetries, detail::format_skew_plan). With dense type q8, token_embd and output are stored
+/// plus dfrot.dense_type ("f16" | "q8" | "f32"), with --auto-asym dfrot.skew_plan (the measured
+/// symmetries, detail::format_skew_plan) and with --lac dfrot.clip_plan (F32 [n_layers × 6]: the
+/// learned clip ratio of every layer's qkv, o_proj, gate/up, down_proj inputs, K and V). With dense type q8, token_embd and output are stored
 /// like the linears, in the layout of gemm/packed_int8_weights.hpp: `token_embd.codes` I8
 /// [n_out_pad, k_pad] (offset-binary bytes), `.scales` F32 and `.row_sums` I32 [n_out_pad].
 /// The codes and F16 matrices are used from the mapping,
@@ -329,7 +374,12 @@ inline io::GgufWriter int4_model_metadata(std::filesystem::path const& path, mod
   set_model_metadata(g, path, w, tok, info, kInt4ModelFileVersion);
   g.set("dfrot.dense_type", io::gguf_string(std::string(to_string(info.dense))));
   g.set("dfrot.weight.layout", io::gguf_string("panel16x8"));
-  if (info.plan) g.set("dfrot.skew_plan", io::gguf_string(format_skew_plan(*info.plan)));
+  if (info.plan && info.plan->has_symmetry())
+    g.set("dfrot.skew_plan", io::gguf_string(format_skew_plan(*info.plan)));
+  if (info.plan && info.plan->has_clip()) {
+    std::vector<float> const clip = flatten_clip_plan(*info.plan);
+    g.set("dfrot.clip_plan", io::gguf_f32_array(clip));
+  }
   return g;
 }
 
@@ -526,7 +576,7 @@ inline Int4Model load_int4_model(std::filesystem::path const& path, std::size_t 
   }
   std::string const why = int4_engine_unsupported(s);
   DFROT_THROW_IF(!why.empty(), UsageError, f.where(), ": the int4 engine cannot run this scheme: ", why);
-  SkewPlan const* plan = out.info.plan ? &*out.info.plan : nullptr;
+  QuantizerPlan const* plan = out.info.plan ? &*out.info.plan : nullptr;
   auto engine = std::make_shared<Int4Linears>(c, std::move(layers), std::move(emb), std::move(head),
                                               activation_plan(c, s, plan), std::move(head_transform));
   out.tokenizer = io::tokenizer_from_gguf(f);

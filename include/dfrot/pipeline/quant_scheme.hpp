@@ -41,6 +41,28 @@ constexpr std::string_view to_string(WeightMethod m) {
   return m == WeightMethod::kGptq ? "gptq" : "rtn";
 }
 
+/// Sequential GPTQ's calibration beyond the reference code (which quantizes each group on the
+/// inputs of the weight-quantized model with activations in FP32, target W·X̃).
+struct GptqCalibration {
+  bool act_order = false;         ///< `--act-order`: columns by descending diag(H)
+  /// `--gptq-act-quant`: the calibration path runs the activation / KV quantizers as at inference,
+  /// so each group's Hessian comes from its quantized inputs X̃ (and the next layers see them).
+  bool quantized_inputs = false;
+  /// `--gptq-fp-target`: each group fits the FP model's outputs X·Wᵀ (X carried through the FP
+  /// layers beside the quantized path): GPTQ quantizes the least-squares W* = W·XᵀX̃·(X̃ᵀX̃ + λI)⁻¹.
+  bool fp_target = false;
+  /// `--gptq-input-target`: the same least-squares target, with X the quantized path's own input
+  /// before its quantizer (corrects each site's activation error, not the drift of earlier layers).
+  bool input_target = false;
+  /// `--lac`: learned activation clipping — per layer and linear-input site, the clip ratio of
+  /// the grid that minimizes the group's output error ||X·Wᵀ − Q_c(X̃)·Wᵀ||² (needs quantized_inputs).
+  bool learn_act_clip = false;
+
+  bool any() const noexcept {
+    return act_order || quantized_inputs || fp_target || input_target || learn_act_clip;
+  }
+};
+
 /// KV quantizer defaults of the reference code (§3.5): symmetric, no clipping; per (token, head).
 inline quant::KvQuantConfig default_kv_config() {
   quant::KvQuantConfig c;
@@ -69,6 +91,7 @@ struct QuantScheme {
   WeightMethod weight_method = WeightMethod::kRtn;
   eval::CalibrationOptions calib{};  ///< GPTQ calibration windows (128 × 2048 by default)
   double percdamp = 0.01;            ///< GPTQ damping
+  GptqCalibration gptq{};
 
   int a_bits = 16;
   quant::QuantConfig act{};  ///< per token (kPerRow) by default
@@ -113,7 +136,12 @@ struct QuantScheme {
                                          weight_method == WeightMethod::kGptq
                                              ? str_cat(" calib ", calib.n_windows, "x",
                                                        calib.window, " seed ", calib.seed,
-                                                       " damp ", percdamp)
+                                                       " damp ", percdamp,
+                                                       gptq.act_order ? " act-order" : "",
+                                                       gptq.quantized_inputs ? " act-quant-inputs" : "",
+                                                       gptq.fp_target ? " fp-target" : "",
+                                                       gptq.input_target ? " input-target" : "",
+                                                       gptq.learn_act_clip ? " lac" : "")
                                              : std::string(""),
                                          "]")
                                : std::string(""),

@@ -16,6 +16,7 @@
 #include "dfrot/pipeline/gptq_model.hpp"
 #include "dfrot/pipeline/massive_token_keeping.hpp"
 #include "dfrot/pipeline/online_transforms.hpp"
+#include "dfrot/pipeline/quantization_hooks.hpp"
 #include "dfrot/pipeline/quant_scheme.hpp"
 #include "dfrot/pipeline/rotate_model.hpp"
 #include "dfrot/pipeline/skew_plan.hpp"
@@ -26,61 +27,6 @@
 #include "dfrot/rotation/random_orthogonal.hpp"
 
 namespace dfrot::pipeline {
-
-/// Online transforms first, then fake quantization, at every quantized site. The fake path
-/// quantizes exactly as the integer kernels will (same scales, round half to even). With a
-/// SkewPlan (`--auto-asym`) each layer's quantizers take the plan's symmetry instead of the scheme's.
-class QuantizationHooks : public model::ForwardHooks {
- public:
-  QuantizationHooks(model::ModelConfig const& c, QuantScheme const& s,
-                    OnlineTransformOptions const& online, SkewPlan const* plan = nullptr)
-      : scheme_(s), online_(c, online), n_threads_(online.n_threads) {
-    scheme_.act.bits = s.a_bits;
-    scheme_.k.bits = s.k_bits;
-    scheme_.v.bits = s.v_bits;
-    scheme_.k.n_kv_heads = scheme_.v.n_kv_heads = c.n_kv_heads;
-    scheme_.k.head_dim = scheme_.v.head_dim = c.head_dim;
-    if (plan != nullptr) {
-      DFROT_THROW_IF(plan->symmetry.size() != c.n_layers, ShapeError, "quantization hooks: skew plan for ",
-                     plan->symmetry.size(), " layers, the model has ", c.n_layers);
-      plan_ = plan->symmetry;
-    }
-  }
-
-  void linear_input(std::size_t layer, model::LinearInput site, MatrixView<float> x) override {
-    online_.linear_input(layer, site, x);
-    if (site == model::LinearInput::kLmHead || scheme_.a_bits >= 16) return;
-    quant::QuantConfig cfg = scheme_.act;
-    if (!plan_.empty()) cfg.symmetry = plan_[layer][static_cast<std::size_t>(quant_site(site))];
-    for_each_quantized_run(kept_.get(), x.rows(), [&](std::size_t r, std::size_t n) {
-      MatrixView<float> const rows(x.row(r), n, x.cols(), x.row_stride());
-      quant::fake_quantize_activations(rows, rows, cfg, n_threads_);
-    });
-  }
-  /// Rows marked in `kept` (MassiveTokenKeeper) skip activation quantization; K/V still quantize.
-  void set_kept_tokens(std::shared_ptr<KeptTokens const> kept) { kept_ = std::move(kept); }
-  void query(std::size_t layer, MatrixView<float> q) override { online_.query(layer, q); }
-  void key(std::size_t layer, MatrixView<float> k) override {
-    online_.key(layer, k);
-    if (scheme_.k_bits < 16) quant::fake_quantize_kv(k, k, kv_config(scheme_.k, layer, QuantSite::kKey), n_threads_);
-  }
-  void value(std::size_t layer, MatrixView<float> v) override {
-    online_.value(layer, v);
-    if (scheme_.v_bits < 16) quant::fake_quantize_kv(v, v, kv_config(scheme_.v, layer, QuantSite::kValue), n_threads_);
-  }
-
- private:
-  quant::KvQuantConfig kv_config(quant::KvQuantConfig c, std::size_t layer, QuantSite s) const {
-    if (!plan_.empty()) c.symmetry = plan_[layer][static_cast<std::size_t>(s)];
-    return c;
-  }
-
-  QuantScheme scheme_;
-  OnlineTransforms online_;
-  int n_threads_;
-  std::vector<std::array<quant::Symmetry, kQuantSites>> plan_;  ///< empty: the scheme's symmetries
-  std::shared_ptr<KeptTokens const> kept_;
-};
 
 /// The residual rotation the scheme asks for (float64, d×d); kFile reads a float64 .npy and
 /// checks that it is d×d and orthogonal. \throws ShapeError, NumericError, IoError, FormatError.
@@ -218,6 +164,7 @@ inline quant::GptqConfig gptq_config(QuantScheme const& s) {
   g.quant.bits = s.w_bits;
   g.clip = s.w_clip;
   g.percdamp = s.percdamp;
+  g.act_order = s.gptq.act_order;
   return g;
 }
 
@@ -240,6 +187,8 @@ inline SequentialGptqReport quantize_weights(model::LlamaModel& m, QuantScheme c
                  "GPTQ needs calibration windows (--calib)");
   SequentialGptqOptions o;
   o.gptq = gptq_config(s);
+  o.scheme = s;
+  o.calibration = s.gptq;
   o.n_threads = n_threads;
   o.progress = std::move(progress);
   o.codes = codes;

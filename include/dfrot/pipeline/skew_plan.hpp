@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// SkewPlan: the per-layer choice between symmetric and asymmetric quantizers from the skewness of
+// QuantizerPlan: the per-layer choice between symmetric and asymmetric quantizers from the skewness of
 // what each quantizer sees (QuaRot report §6.2, `--auto-asym`), measured on the rotated model with
 // its weights already quantized, online Hadamards active and activation quantizers off — and, unlike
 // the reference, on the quantizer's input tensor itself (not the layer output) and for the K cache
@@ -13,57 +13,10 @@
 
 #include "dfrot/model/llama_model.hpp"
 #include "dfrot/pipeline/online_transforms.hpp"
+#include "dfrot/pipeline/quantizer_plan.hpp"
 #include "dfrot/quant/skew_select.hpp"
 
 namespace dfrot::pipeline {
-
-/// The quantizers of one decoder layer, in a fixed order.
-enum class QuantSite { kAttention, kAttnOut, kMlp, kDown, kKey, kValue };
-inline constexpr std::size_t kQuantSites = 6;
-
-constexpr std::string_view to_string(QuantSite s) {
-  switch (s) {
-    case QuantSite::kAttention: return "qkv_input";
-    case QuantSite::kAttnOut: return "o_proj_input";
-    case QuantSite::kMlp: return "gate_up_input";
-    case QuantSite::kDown: return "down_proj_input";
-    case QuantSite::kKey: return "k_cache";
-    case QuantSite::kValue: return "v_cache";
-  }
-  return "unknown";
-}
-
-/// The quantizer site of a decoder linear input. \pre s != kLmHead (the lm_head input is never
-/// quantized; callers skip it).
-constexpr QuantSite quant_site(model::LinearInput s) {
-  switch (s) {
-    case model::LinearInput::kAttention: return QuantSite::kAttention;
-    case model::LinearInput::kAttnOut: return QuantSite::kAttnOut;
-    case model::LinearInput::kMlp: return QuantSite::kMlp;
-    case model::LinearInput::kDown: return QuantSite::kDown;
-    case model::LinearInput::kLmHead: break;
-  }
-  throw UsageError("quant_site: the lm_head input has no quantizer");
-}
-
-/// symmetry[layer][site], and the statistics behind each choice ("layers.3.down_proj_input").
-struct SkewPlan {
-  std::vector<std::array<quant::Symmetry, kQuantSites>> symmetry;
-  quant::SkewReport report;
-
-  quant::Symmetry at(std::size_t layer, QuantSite s) const {
-    return symmetry.at(layer)[static_cast<std::size_t>(s)];
-  }
-  std::size_t count_asym(QuantSite s) const {
-    std::size_t n = 0;
-    for (auto const& l : symmetry) n += l[static_cast<std::size_t>(s)] == quant::Symmetry::kAsym;
-    return n;
-  }
-};
-
-inline std::string skew_site_name(std::size_t layer, QuantSite s) {
-  return str_cat("layers.", layer, ".", to_string(s));
-}
 
 namespace detail {
 /// Applies the online transforms, then records every quantizer input.
@@ -93,7 +46,7 @@ class SkewObserver final : public model::ForwardHooks {
 /// Runs `windows` (the report used one 2048-token calibration window) through `m` with the online
 /// transforms `online` and decides every quantizer's symmetry with `thresholds`.
 /// \throws ShapeError for an empty window list, NumericError on NaN/Inf activations.
-inline SkewPlan select_quantizer_symmetry(model::LlamaModel const& m,
+inline QuantizerPlan select_quantizer_symmetry(model::LlamaModel const& m,
                                           OnlineTransformOptions const& online,
                                           std::span<std::vector<int> const> windows,
                                           quant::SkewThresholds const& thresholds,
@@ -106,7 +59,7 @@ inline SkewPlan select_quantizer_symmetry(model::LlamaModel const& m,
     auto cache = m.make_cache();
     (void)m.forward_hidden(w, cache, &obs, {.n_threads = n_threads});
   }
-  SkewPlan plan;
+  QuantizerPlan plan;
   plan.report = sel.report();
   plan.symmetry.resize(m.config().n_layers);
   for (std::size_t l = 0; l < m.config().n_layers; ++l) {

@@ -76,6 +76,8 @@ struct StreamedQuantizeReport {
 inline std::string streamed_quantize_unsupported(QuantScheme const& s) {
   if (std::string why = int4_engine_unsupported(s); !why.empty()) return why;
   if (s.auto_asym) return "--auto-asym measures every layer's activations on the whole model";
+  if (s.gptq.learn_act_clip) return "--lac stores clip ratios learned over every layer in the file's header";
+  if (s.gptq.fp_target) return "--gptq-fp-target carries a second set of activations that a checkpoint does not hold";
   return {};
 }
 
@@ -155,6 +157,8 @@ inline StreamedQuantizeReport quantize_streamed(model::LayerSource& src, io::Tok
     shell = std::make_unique<model::LlamaModel>(std::move(dense), o.max_positions);
     SequentialGptqOptions g;
     g.gptq = gptq_config(s);
+    g.scheme = s;
+    g.calibration = s.gptq;
     g.n_threads = o.n_threads;
     g.progress = o.gptq_progress;
     g.codes = &gptq_codes;

@@ -96,8 +96,10 @@ class HessianAccumulator {
     return std::move(sum_);
   }
 
- private:
+  /// Tokens per float32 product (Products::kFloat32Chunks).
   static constexpr std::size_t kChunkTokens = 1024;
+
+ private:
   static constexpr Eigen::Index kBlock = 256;
 
   // sum_[j0:, j0:j1] += X[:, j0:]ᵀ X[:, j0:j1] for every column block (lower triangle), blocks
@@ -190,10 +192,14 @@ inline bool upper_cholesky_of_inverse(Eigen::MatrixXd& h, Eigen::MatrixXd& u) {
 /// group start from the fully updated columns (or from the original W with static_groups).
 /// Never returns NaN/Inf.
 /// \param layer name used in error messages (e.g. "layers.3.mlp.down_proj")
+/// \param scales_from per-row granularity only: when not empty, the per-row scales (and the clip
+///        search) come from these weights of w's shape instead of w — GPTQ on a least-squares
+///        target W* keeps the grid the original W would get (pipeline/gptq_model.hpp).
 /// \throws UsageError (config), ShapeError (shapes, group size), NumericError (NaN/Inf in w or h,
 ///         or "diverged" when the sweep produced non-finite values or H stays non-PD).
 inline GptqResult gptq_quantize(MatrixView<float const> w, Eigen::MatrixXd const& h,
-                                GptqConfig const& cfg, std::string_view layer) {
+                                GptqConfig const& cfg, std::string_view layer,
+                                MatrixView<float const> scales_from = {}) {
   std::string const where = str_cat("gptq '", layer, "'");
   QuantConfig const& qc = cfg.quant;
   validate(qc, where);
@@ -234,9 +240,15 @@ inline GptqResult gptq_quantize(MatrixView<float const> w, Eigen::MatrixXd const
   GptqResult res;
   SolveInfo& info = res.info;
   std::vector<QuantParams<double>> params(rows);
-  if (!grouped) {
+  bool const own_scales = scales_from.rows() == 0;
+  DFROT_THROW_IF(!own_scales && (grouped || scales_from.rows() != rows || scales_from.cols() != cols),
+                 UsageError, where, ": scales from other weights need per-row scales and the same shape");
+  if (!own_scales) detail::check_finite(scales_from, where);
+  if (!grouped && own_scales) {
     find_params([&](std::size_t r, std::size_t j) { return W(Eigen::Index(r), Eigen::Index(j)); },
                 cols, params);
+  } else if (!grouped) {
+    find_params([&](std::size_t r, std::size_t j) { return static_cast<double>(scales_from(r, j)); }, cols, params);
   }
   // Dead columns (diag 0): H(d, d) = 1 and W's column zeroed. H itself is never copied whole: the
   // damped matrix that is factored is built from h (fixed, permuted) on each attempt.
