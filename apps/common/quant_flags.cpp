@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "common/quant_flags.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cstdlib>
+#include <exception>
+#include <string>
+#include <vector>
 #include <filesystem>
 
 #include "dfrot/model/model_config.hpp"
@@ -17,6 +22,7 @@ struct Flags {
   bool w_clip = false, a_asym = false, k_asym = false, v_asym = false, kv_per_token = false;
   float a_clip = 1.0f, k_clip = 1.0f, v_clip = 1.0f;
   std::size_t a_group = 0;
+  std::vector<std::string> a_bits_at;
   bool emb_mean = false;
   bool gptq = false, rtn = false;
   std::size_t calib_windows = 128, calib_len = 2048;
@@ -46,6 +52,28 @@ void set_rotation(pipeline::QuantScheme& s, std::string const& name) {
                              ": expected none, random (ro), hadamard (rh) or a FILE.npy rotation"));
   }
 }
+/// `--a-bits-at SITE=BITS` items.
+void set_site_bits(pipeline::QuantScheme& s, std::vector<std::string> const& items) {
+  static constexpr std::array<char const*, 4> kSites = {"qkv", "o", "gate_up", "down"};
+  for (std::string const& item : items) {
+    std::size_t const eq = item.find('=');
+    std::string const site = item.substr(0, eq);
+    auto const at = std::find(kSites.begin(), kSites.end(), site);
+    int bits = 0;
+    bool ok = eq != std::string::npos && at != kSites.end();
+    if (ok) {
+      try {
+        std::size_t used = 0;
+        bits = std::stoi(item.substr(eq + 1), &used);
+        ok = used == item.size() - eq - 1;
+      } catch (std::exception const&) {
+        ok = false;
+      }
+    }
+    DFROT_THROW_IF(!ok, UsageError, "--a-bits-at ", item, ": expected SITE=BITS with SITE one of qkv, o, gate_up, down");
+    s.a_site_bits[static_cast<std::size_t>(at - kSites.begin())] = bits;
+  }
+}
 }  // namespace
 
 QuantFlags add_quant_flags(CLI::App& sub) {
@@ -56,8 +84,9 @@ QuantFlags add_quant_flags(CLI::App& sub) {
                             "(float64 d×d, e.g. from dfrot optimize or DFRot)")
                   ->capture_default_str();
   auto* pr = g->add_option("--preset", f->preset,
-                           "paper settings: quarot-paper, quarot-code, dfrot-readme, spinquant "
-                           "(W4A4KV4; explicit flags override)");
+                           "paper settings: quarot-paper, quarot-code, dfrot-readme, spinquant; dfrot's "
+                           "best schemes: best-w4a4kv4, best-mixed (rotation + GPTQ + learned "
+                           "clipping; W4A4KV4; explicit flags override)");
   auto* wb = g->add_option("--w-bits", f->w_bits, "weight bits (16 = off)")->capture_default_str();
   auto* ab = g->add_option("--a-bits", f->a_bits, "activation bits (16 = off)")->capture_default_str();
   auto* kb = g->add_option("--k-bits", f->k_bits, "K-cache bits (16 = off)")->capture_default_str();
@@ -69,6 +98,9 @@ QuantFlags add_quant_flags(CLI::App& sub) {
   auto* ac = g->add_option("--a-clip", f->a_clip, "activation clip ratio")->capture_default_str();
   auto* kc = g->add_option("--k-clip", f->k_clip, "K clip ratio")->capture_default_str();
   auto* vc = g->add_option("--v-clip", f->v_clip, "V clip ratio")->capture_default_str();
+  auto* abs = g->add_option("--a-bits-at", f->a_bits_at,
+                             "SITE=BITS (repeatable): activation bits of one linear input in every layer, "
+                             "SITE one of qkv, o, gate_up, down (mixed precision; 16 = weight-only there)");
   auto* ag = g->add_option("--a-group", f->a_group, "activation group size (0 = per token)")
                  ->capture_default_str();
   auto* kt = g->add_flag("--kv-per-token", f->kv_per_token,
@@ -143,12 +175,14 @@ QuantFlags add_quant_flags(CLI::App& sub) {
       s.act.group_size = f->a_group;
     }
     if (kt->count()) s.k.per_head = s.v.per_head = false;
+    if (abs->count()) set_site_bits(s, f->a_bits_at);
     if (aas->count()) s.auto_asym = true;
     if (tm->count()) s.skew.tau_mean = f->tau_mean;
     if (ts->count()) s.skew.tau_skew = f->tau_skew;
     if (km->count()) s.keep_massive_ratio = f->keep_ratio;
     DFROT_THROW_IF(kr->count() && !km->count(), UsageError, "--keep-ratio needs --keep-massive-tokens");
-    for (int bits : {s.w_bits, s.a_bits, s.k_bits, s.v_bits}) {
+    for (int bits : {s.w_bits, s.a_bits, s.k_bits, s.v_bits, s.act_bits_at(0), s.act_bits_at(1),
+                     s.act_bits_at(2), s.act_bits_at(3)}) {
       DFROT_THROW_IF(bits != 16 && (bits < quant::kMinBits || bits > quant::kMaxBits), UsageError,
                      "bits ", bits, ": expected 2 … 8, or 16 for off");
     }
@@ -168,6 +202,14 @@ QuantFlags add_quant_flags(CLI::App& sub) {
       s.k = p.keys;
       s.v = p.values;
       if (p.has_seed) s.seed = p.seed;
+      if (!p.rotation.empty() && !rot->count()) set_rotation(s, std::string(p.rotation));
+      if (p.gptq && !rt->count()) {  // (--rtn keeps the preset's quantizers, without GPTQ's calibration)
+        s.weight_method = pipeline::WeightMethod::kGptq;
+        s.gptq.act_order = p.gptq_act_order;
+        s.gptq.quantized_inputs = p.gptq_quantized_inputs;
+        s.gptq.learn_act_clip = p.learned_act_clip;
+      }
+      for (std::size_t i = 0; i < 4; ++i) s.a_site_bits[i] = p.act_site_bits[i];
     }
     if (wb->count()) s.w_bits = f->w_bits;
     if (wc->count()) s.w_clip.enabled = f->w_clip;
@@ -177,7 +219,10 @@ QuantFlags add_quant_flags(CLI::App& sub) {
     s.r2_file = f->r2;
     DFROT_THROW_IF(!s.r2_file.empty() && s.rotation == pipeline::RotationKind::kNone, UsageError,
                    "--r2 needs a residual rotation (--rotate): R2 is fused after norm fusion");
-    s.calib = {.n_windows = f->calib_windows, .window = f->calib_len, .seed = s.seed};
+    std::size_t windows = f->calib_windows;
+    if (!f->preset.empty() && !cw->count() && quant::find_preset(f->preset).gptq_windows > 0)
+      windows = quant::find_preset(f->preset).gptq_windows;
+    s.calib = {.n_windows = windows, .window = f->calib_len, .seed = s.seed};
     s.percdamp = f->percdamp;
     if (ao->count()) s.gptq.act_order = true;
     if (gq->count()) s.gptq.quantized_inputs = true;

@@ -2,6 +2,7 @@
 // The version-2 model file (packed int4 codes, F16 embeddings): round trip, size, corruption.
 #include <doctest/doctest.h>
 
+#include <array>
 #include <fstream>
 #include <limits>
 #include <vector>
@@ -209,5 +210,42 @@ TEST_SUITE("pipeline") {
       CHECK_THROWS_WITH_AS((void)pipeline::read_quantized_model_info(bp),
                            doctest::Contains("layers.1.down_proj_input"), FormatError);
     }
+  }
+
+  TEST_CASE("int4 model file: mixed activation bits per site are stored and run by engine and oracle") {
+    model::LlamaWeights w = test::synthetic_llama(128, 2, 4, 2, 256, 64, test::seed() + 4);
+    pipeline::QuantizedModelInfo info;
+    pipeline::QuantScheme& s = info.scheme;
+    s.rotation = pipeline::RotationKind::kHadamard;
+    s.w_bits = s.a_bits = s.k_bits = s.v_bits = 4;
+    s.a_site_bits = {0, 16, 0, 8};  // o_proj weight-only, down_proj at 8 bits
+    info.online = pipeline::transform_weights(w, s, 2);
+    info.version = pipeline::kInt4ModelFileVersion;
+    pipeline::QuantizedLinears codes;
+    pipeline::quantize_weights_rtn(w, s, 2, &codes);
+    auto const engine = pipeline::make_int4_engine(w, codes, s, nullptr, pipeline::DenseType::kF16, {});
+    CHECK(engine->activation_plan()[1][0].bits == 4);
+    CHECK(engine->activation_plan()[1][1].bits == 16);
+    CHECK(engine->activation_plan()[1][3].bits == 8);
+    pipeline::release_dense_weights(w);
+    test::TempDir dir("int4_mixed");
+    auto const path = dir / "mixed.gguf";
+    pipeline::write_int4_model(path, w, *engine, test::tiny_tokenizer(64), info);
+    auto const read = pipeline::read_quantized_model_info(path);
+    REQUIRE(read);
+    CHECK(read->scheme.a_site_bits == std::array<int, 4>{4, 16, 4, 8});
+    pipeline::Int4Model const loaded = pipeline::load_int4_model(path, 64);
+    model::RowMatrixF const got = logits(*loaded.model, read->online);
+    model::LlamaModel const fake(pipeline::dequantized_weights(loaded.model->weights(), *loaded.engine), 64);
+    std::vector<int> const tokens = {1, 9, 4, 33, 7, 7, 60, 2, 15};
+    auto run_fake = [&](pipeline::QuantScheme const& sc) {
+      pipeline::QuantizationHooks hooks(fake.config(), sc, read->online);
+      auto cache = fake.make_cache();
+      return fake.forward(tokens, cache, &hooks, {.n_threads = 2});
+    };
+    CHECK((run_fake(read->scheme) - got).norm() / got.norm() <= 1e-4f);
+    pipeline::QuantScheme uniform = read->scheme;
+    uniform.a_site_bits = {};
+    CHECK((run_fake(uniform) - got).norm() > 1e-2f * got.norm());
   }
 }

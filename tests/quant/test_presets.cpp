@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <doctest/doctest.h>
 
+#include <array>
 #include <string>
 
 #include "dfrot/quant/presets.hpp"
@@ -51,7 +52,7 @@ TEST_SUITE("quant") {
     CHECK(spin.activations.clip_ratio == 1.0f);
     CHECK(spin.o_proj_act_group == 128);
     CHECK(spin.values.symmetry == Symmetry::kAsym);
-    CHECK(presets().size() == 4);
+    CHECK(presets().size() == 6);
     for (auto const& p : presets()) {
       CHECK_NOTHROW(validate(p.weights, p.name));
       CHECK_NOTHROW(validate(p.activations, p.name));
@@ -67,5 +68,23 @@ TEST_SUITE("quant") {
       for (char const* n : {"quarot-paper", "quarot-code", "dfrot-readme", "spinquant"})
         CHECK(msg.find(n) != std::string::npos);
     }
+  }
+
+  TEST_CASE("find_preset: dfrot's best schemes add rotation, GPTQ calibration and learned clipping") {
+    auto const& paper = find_preset("quarot-paper");
+    auto const& best = find_preset("best-w4a4kv4");
+    CHECK(best.rotation == "hadamard");
+    CHECK(best.gptq);
+    CHECK(best.gptq_windows == 8);
+    CHECK(best.gptq_quantized_inputs);
+    CHECK(best.learned_act_clip);
+    CHECK(best.activations.clip_ratio == paper.activations.clip_ratio);  // the start of the search
+    CHECK(best.keys.symmetry == paper.keys.symmetry);
+    CHECK(best.act_site_bits == std::array<int, 4>{0, 0, 0, 0});
+    auto const& mixed = find_preset("best-mixed");
+    CHECK(mixed.learned_act_clip);
+    CHECK(mixed.act_site_bits == std::array<int, 4>{0, 0, 8, 0});
+    CHECK(paper.rotation.empty());
+    CHECK_FALSE(paper.gptq);
   }
 }

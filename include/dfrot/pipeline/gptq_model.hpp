@@ -307,7 +307,7 @@ class SequentialGptq {
       QuantSite const qsite = quant_site(g.site);
       std::vector<model::RowMatrix const*> weights;
       for (Linear const& lin : g.linears) weights.push_back(&(m_.weights().layers[l].*lin.weight));
-      if (cal.learn_act_clip) learn_clip(l, g.site, weights, fp_layer);
+      if (cal.learn_act_clip && quantized_path_->quantizes(qsite)) learn_clip(l, g.site, weights, fp_layer);
       auto const t0 = Clock::now();
       quant::HessianAccumulator acc(g.width, opt_.n_threads, opt_.products);
       bool const ls_target = fp_xs_.has_value() || cal.input_target;
@@ -317,7 +317,7 @@ class SequentialGptq {
         model::RowMatrixF xq = capture(l, g.site, xs_.load(i));
         model::RowMatrixF x_in;  // input_target: the input before its quantizer
         if (cal.input_target && !fp_xs_) x_in = xq;
-        if (quantized_path_ && quantized_path_->quantizes_activations())
+        if (quantized_path_ && quantized_path_->quantizes(qsite))
           quant::fake_quantize_activations(detail::view_of(xq), detail::view_of(xq),
                                            quantized_path_->activation_config(l, qsite), opt_.n_threads);
         acc.add(detail::const_view_of(xq), 1, site_name);

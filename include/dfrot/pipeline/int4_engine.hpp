@@ -353,6 +353,7 @@ inline ActivationPlan activation_plan(model::ModelConfig const& c, QuantScheme c
   for (std::size_t l = 0; l < c.n_layers; ++l) {
     for (std::size_t site = 0; site < 4; ++site) {
       out[l][site] = base;
+      out[l][site].bits = s.act_bits_at(site);
       if (plan != nullptr && plan->has_symmetry()) out[l][site].symmetry = plan->symmetry.at(l)[site];
       if (plan != nullptr && plan->has_clip()) out[l][site].clip_ratio = plan->clip.at(l)[site];
     }
@@ -387,7 +388,9 @@ inline std::string int4_engine_unsupported(QuantScheme const& s) {
   if (s.w_bits != 4) return str_cat("weights are ", s.w_bits, "-bit (the engine packs 4-bit)");
   if (s.weight.symmetry != quant::Symmetry::kSym) return "weights are asymmetric";
   if (s.weight.granularity != quant::Granularity::kPerRow) return "weights have per-group scales";
-  if (s.a_bits < 16 && s.act.granularity != quant::Granularity::kPerRow)
+  bool any_act = s.a_bits < 16;
+  for (std::size_t i = 0; i < 4; ++i) any_act = any_act || s.act_bits_at(i) < 16;
+  if (any_act && s.act.granularity != quant::Granularity::kPerRow)
     return "activations are quantized per group";
   for (int b : {s.k_bits, s.v_bits})
     if (b < 16 && b > 4) return str_cat(b, "-bit K/V (the cache packs 2-4 bits or stores FP32)");

@@ -13,7 +13,8 @@
 //   dfrot.scheme (describe() of the scheme), dfrot.rotation, dfrot.seed, dfrot.weight.{bits,
 //   method, symmetry, group_size, clip, mse_clip}, dfrot.gptq.{act_order, quantized_inputs,
 //   fp_target, input_target, lac} (only when one is set), dfrot.online.{down_proj, o_proj, qk},
-//   dfrot.act.{bits, symmetry, granularity, group_size, clip}, dfrot.k.* / dfrot.v.* {bits,
+//   dfrot.act.{bits, symmetry, granularity, group_size, clip} (+ site_bits I32[4] when sites differ),
+//   dfrot.k.* / dfrot.v.* {bits,
 //   symmetry, clip, per_head}, dfrot.auto_asym + dfrot.skew.{tau_mean, tau_skew} (the skew plan
 //   itself is measured again at load time), dfrot.rotation_file (when R1 came from a file).
 #pragma once
@@ -127,6 +128,11 @@ inline void set_model_metadata(io::GgufWriter& g, std::filesystem::path const& p
   g.set("dfrot.online.o_proj", gguf_bool(info.online.o_proj));
   g.set("dfrot.online.qk", gguf_bool(info.online.qk));
   g.set("dfrot.act.bits", gguf_u32(static_cast<std::uint32_t>(s.a_bits)));
+  if (s.mixed_act_bits()) {
+    std::array<int, 4> bits{};
+    for (std::size_t i = 0; i < 4; ++i) bits[i] = s.act_bits_at(i);
+    g.set("dfrot.act.site_bits", gguf_i32_array(bits));
+  }
   g.set("dfrot.auto_asym", gguf_bool(s.auto_asym));
   g.set("dfrot.skew.tau_mean", gguf_f64(s.skew.tau_mean));
   g.set("dfrot.skew.tau_skew", gguf_f64(s.skew.tau_skew));
@@ -281,6 +287,16 @@ inline QuantizedModelInfo read_info(io::GgufFile const& f) {
   info.online.o_proj = f.get_bool("dfrot.online.o_proj");
   info.online.qk = f.get_bool("dfrot.online.qk");
   s.a_bits = detail::bits_from(f, "dfrot.act.bits");
+  if (f.contains("dfrot.act.site_bits")) {
+    std::vector<std::int64_t> const bits = f.get_int_array("dfrot.act.site_bits");
+    DFROT_THROW_IF(bits.size() != 4, FormatError, f.where(), ": dfrot.act.site_bits has ", bits.size(),
+                   " values, expected 4 (qkv, o_proj, gate_up, down_proj)");
+    for (std::size_t i = 0; i < 4; ++i) {
+      DFROT_THROW_IF(bits[i] != 16 && (bits[i] < quant::kMinBits || bits[i] > quant::kMaxBits), FormatError,
+                     f.where(), ": dfrot.act.site_bits[", i, "] = ", bits[i], ", expected 2 … 8 or 16");
+      s.a_site_bits[i] = static_cast<int>(bits[i]);
+    }
+  }
   s.auto_asym = f.get_bool_or("dfrot.auto_asym", false);
   s.skew.tau_mean = f.get_float_or("dfrot.skew.tau_mean", s.skew.tau_mean);
   s.skew.tau_skew = f.get_float_or("dfrot.skew.tau_skew", s.skew.tau_skew);

@@ -3,6 +3,7 @@
 // (the W·A·KV settings of the papers, ALGORITHMS.md §3.6-§3.7).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -95,6 +96,18 @@ struct QuantScheme {
 
   int a_bits = 16;
   quant::QuantConfig act{};  ///< per token (kPerRow) by default
+  /// `--a-bits-at SITE=BITS`: one linear-input site's activation bits in every layer, in the order
+  /// qkv, o_proj, gate/up, down_proj (0 = a_bits) — a mixed-precision scheme; the int4 engine runs
+  /// a site at 8 bits on the same W4·A8 integer kernel and a site at 16 bits weight-only.
+  std::array<int, 4> a_site_bits{};
+
+  /// The activation bits of linear-input site `site` (0 … 3, the order of a_site_bits).
+  int act_bits_at(std::size_t site) const { return a_site_bits.at(site) != 0 ? a_site_bits[site] : a_bits; }
+  bool mixed_act_bits() const noexcept {
+    for (int b : a_site_bits)
+      if (b != 0 && b != a_bits) return true;
+    return false;
+  }
 
   int k_bits = 16;
   int v_bits = 16;
@@ -146,6 +159,9 @@ struct QuantScheme {
                                          "]")
                                : std::string(""),
                    a_bits < 16 ? str_cat(" a[", q(act), "]") : std::string(""),
+                   mixed_act_bits() ? str_cat(" a-bits-at[qkv ", act_bits_at(0), " o ", act_bits_at(1), " gate_up ",
+                                              act_bits_at(2), " down ", act_bits_at(3), "]")
+                                    : std::string(""),
                    k_bits < 16 ? str_cat(" k[", kv(k), "]") : std::string(""),
                    v_bits < 16 ? str_cat(" v[", kv(v), "]") : std::string(""),
                    auto_asym ? str_cat(" auto-asym[tau_mean ", skew.tau_mean, " tau_skew ",

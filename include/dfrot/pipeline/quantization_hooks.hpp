@@ -69,15 +69,17 @@ class QuantizationHooks : public model::ForwardHooks {
   /// The activation quantizer of a linear-input site as it runs in `layer`.
   quant::QuantConfig activation_config(std::size_t layer, QuantSite s) const {
     quant::QuantConfig cfg = scheme_.act;
+    cfg.bits = scheme_.act_bits_at(static_cast<std::size_t>(s));
     cfg.symmetry = symmetry_.at(layer)[static_cast<std::size_t>(s)];
     cfg.clip_ratio = clip_.at(layer)[static_cast<std::size_t>(s)];
     return cfg;
   }
-  bool quantizes_activations() const noexcept { return scheme_.a_bits < 16; }
+  /// Whether the linear-input site `s` quantizes its activations (fewer than 16 bits there).
+  bool quantizes(QuantSite s) const { return scheme_.act_bits_at(static_cast<std::size_t>(s)) < 16; }
 
   void linear_input(std::size_t layer, model::LinearInput site, MatrixView<float> x) override {
     online_.linear_input(layer, site, x);
-    if (site == model::LinearInput::kLmHead || scheme_.a_bits >= 16) return;
+    if (site == model::LinearInput::kLmHead || !quantizes(quant_site(site))) return;
     quant::QuantConfig const cfg = activation_config(layer, quant_site(site));
     for_each_quantized_run(kept_.get(), x.rows(), [&](std::size_t r, std::size_t n) {
       MatrixView<float> const rows(x.row(r), n, x.cols(), x.row_stride());

@@ -38,6 +38,15 @@ struct QuantPreset {
   std::size_t calib_seq_len = 2048;
   double percdamp = 0.01;
   std::size_t gptq_block = 128;
+  /// Whole-pipeline presets (best-*) also choose the rotation, GPTQ and its calibration, used
+  /// unless the command line says otherwise (--rotate, --rtn, --calib-windows).
+  std::string_view rotation;          ///< "" = leave --rotate as given
+  bool gptq = false;
+  std::size_t gptq_windows = 0;       ///< calibration windows (0 = leave --calib-windows)
+  bool gptq_act_order = false;
+  bool gptq_quantized_inputs = false;
+  bool learned_act_clip = false;
+  std::array<int, 4> act_site_bits{};  ///< qkv, o, gate_up, down (0 = 4 bits)
 };
 
 namespace detail {
@@ -57,7 +66,7 @@ inline KvQuantConfig kv(Symmetry s, float clip, bool per_head) {
   k.per_head = per_head;
   return k;
 }
-inline std::array<QuantPreset, 4> make_presets() {
+inline std::array<QuantPreset, 6> make_presets() {
   ClipSearchConfig w_clip;
   w_clip.enabled = true;
   QuantPreset paper;
@@ -110,13 +119,32 @@ inline std::array<QuantPreset, 4> make_presets() {
   spin.keys = kv(Symmetry::kAsym, 1.0f, true);
   spin.values = kv(Symmetry::kAsym, 1.0f, true);
   spin.kv_group_size = 128;
-  return {paper, code, dfrot, spin};
+  // dfrot's best measured schemes on SmolLM2-135M (docs/RESULTS.md, "Accuracy beyond the anchors"):
+  // the QuaRot paper's quantizers, randomized Hadamard R1, GPTQ calibrated on inputs quantized as
+  // at inference with a clip ratio learned per layer and site.
+  QuantPreset best = paper;
+  best.name = "best-w4a4kv4";
+  best.description =
+      "dfrot's best uniform W4A4KV4: quarot-paper quantizers, randomized Hadamard R1, GPTQ on 8 "
+      "windows with quantized calibration inputs and learned activation clipping (--lac)";
+  best.rotation = "hadamard";
+  best.gptq = true;
+  best.gptq_windows = 8;
+  best.gptq_quantized_inputs = true;
+  best.learned_act_clip = true;
+  QuantPreset mixed = best;
+  mixed.name = "best-mixed";
+  mixed.description =
+      "best-w4a4kv4 with the gate/up input (the MLP's, the most sensitive site) at 8 bits: "
+      "mixed precision, 4-bit weights and KV, 4.7 activation bits on average";
+  mixed.act_site_bits = {0, 0, 8, 0};
+  return {paper, code, dfrot, spin, best, mixed};
 }
 }  // namespace detail
 
 /// Every preset, in a fixed order.
 inline std::span<QuantPreset const> presets() {
-  static std::array<QuantPreset, 4> const all = detail::make_presets();
+  static std::array<QuantPreset, 6> const all = detail::make_presets();
   return all;
 }
 
