@@ -159,6 +159,9 @@ TEST_SUITE("pipeline") {
       for (std::size_t i = 0; i < pipeline::kQuantSites; ++i)
         plan.clip[l][i] = 0.5f + 0.05f * static_cast<float>((l * pipeline::kQuantSites + i) % 10);
     b.info.plan = plan;
+    b.info.scheme.weight_method = pipeline::WeightMethod::kGptq;  // (the codes are RTN's; only the record matters here)
+    b.info.scheme.calib = {.n_windows = 8, .window = 512, .seed = 3};
+    b.info.scheme.gptq.quantized_inputs = b.info.scheme.gptq.learn_act_clip = true;
     // The engine of the file was made without the plan: rebuild it from the same codes with it.
     model::LlamaWeights w = test::synthetic_llama(128, 2, 4, 2, 256, 64, test::seed() + 3);
     (void)pipeline::transform_weights(w, b.info.scheme, 2);
@@ -175,6 +178,13 @@ TEST_SUITE("pipeline") {
     REQUIRE(info->plan);
     CHECK_FALSE(info->plan->has_symmetry());
     CHECK(info->plan->clip == plan.clip);
+    CHECK(info->scheme.calib.n_windows == 8);
+    CHECK(info->scheme.calib.window == 512);
+    CHECK(info->scheme.calib.seed == 3);
+    CHECK(info->scheme.gptq.quantized_inputs);
+    CHECK(info->scheme.gptq.learn_act_clip);
+    CHECK_FALSE(info->scheme.gptq.fp_target);
+    CHECK(info->scheme.describe() == b.info.scheme.describe());
     pipeline::Int4Model const loaded = pipeline::load_int4_model(path, 64);
     CHECK(loaded.engine->activation_plan()[1][3].clip_ratio == plan.clip[1][3]);
     model::RowMatrixF const got = logits(*loaded.model, info->online);

@@ -11,7 +11,8 @@
 //   attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down}.weight [, rope_freqs.weight], all F32
 //   (dequantized weights scale·(q − z) are exact in F32; RMSNorm weights are 1 after fusion);
 //   dfrot.scheme (describe() of the scheme), dfrot.rotation, dfrot.seed, dfrot.weight.{bits,
-//   method, symmetry, group_size, clip, mse_clip}, dfrot.gptq.{act_order, quantized_inputs,
+//   method, symmetry, group_size, clip, mse_clip}, dfrot.gptq.{calib_windows, calib_len,
+//   calib_seed, percdamp} (GPTQ), dfrot.gptq.{act_order, quantized_inputs,
 //   fp_target, input_target, lac} (only when one is set), dfrot.online.{down_proj, o_proj, qk},
 //   dfrot.act.{bits, symmetry, granularity, group_size, clip} (+ site_bits I32[4] when sites differ),
 //   dfrot.k.* / dfrot.v.* {bits,
@@ -116,6 +117,12 @@ inline void set_model_metadata(io::GgufWriter& g, std::filesystem::path const& p
   g.set("dfrot.weight.bits", gguf_u32(static_cast<std::uint32_t>(s.w_bits)));
   g.set("dfrot.weight.method", gguf_string(std::string(to_string(s.weight_method))));
   g.set("dfrot.weight.mse_clip", gguf_bool(s.w_clip.enabled));
+  if (s.weight_method == WeightMethod::kGptq) {  // so that reports of the file name its calibration
+    g.set("dfrot.gptq.calib_windows", gguf_u64(s.calib.n_windows));
+    g.set("dfrot.gptq.calib_len", gguf_u64(s.calib.window));
+    g.set("dfrot.gptq.calib_seed", gguf_u64(s.calib.seed));
+    g.set("dfrot.gptq.percdamp", gguf_f32(s.percdamp));
+  }
   if (s.gptq.any()) {
     g.set("dfrot.gptq.act_order", gguf_bool(s.gptq.act_order));
     g.set("dfrot.gptq.quantized_inputs", gguf_bool(s.gptq.quantized_inputs));
@@ -277,6 +284,10 @@ inline QuantizedModelInfo read_info(io::GgufFile const& f) {
   s.w_bits = detail::bits_from(f, "dfrot.weight.bits");
   s.weight_method = f.get_string("dfrot.weight.method") == "gptq" ? WeightMethod::kGptq : WeightMethod::kRtn;
   s.w_clip.enabled = f.get_bool("dfrot.weight.mse_clip");
+  s.calib.n_windows = f.get_uint_or("dfrot.gptq.calib_windows", s.calib.n_windows);
+  s.calib.window = f.get_uint_or("dfrot.gptq.calib_len", s.calib.window);
+  s.calib.seed = f.get_uint_or("dfrot.gptq.calib_seed", s.seed);
+  s.percdamp = f.get_float_or("dfrot.gptq.percdamp", s.percdamp);
   s.gptq.act_order = f.get_bool_or("dfrot.gptq.act_order", false);
   s.gptq.quantized_inputs = f.get_bool_or("dfrot.gptq.quantized_inputs", false);
   s.gptq.fp_target = f.get_bool_or("dfrot.gptq.fp_target", false);
