@@ -50,6 +50,8 @@ EngineSetup setup_engine(LoadedModel& m, pipeline::QuantScheme const& s, Prepare
     m.model->set_kv_format(pipeline::kv_cache_format(w.config, s, plan));
     pipeline::OnlineTransformOptions online = prepared.online;
     online.n_threads = n_threads;
+    // The engine applies the o_proj / down_proj input Hadamards while it quantizes (C4).
+    online = engine->fuse_online_transforms(w.config, online);
     out.hooks = std::make_unique<pipeline::OnlineTransforms>(w.config, online);
     out.engine = describe_engine(s, flags.dense_type());
     return out;
@@ -84,6 +86,7 @@ LoadedModel load_quantized_file(std::string const& path, pipeline::QuantizedMode
   }
   out.model = std::move(file.model);
   setup.int4 = file.engine;
+  online = file.engine->fuse_online_transforms(out.model->config(), online);  // as setup_engine
   setup.hooks = std::make_unique<pipeline::OnlineTransforms>(out.model->config(), online);
   setup.engine = describe_engine(scheme, info.dense);
   return out;

@@ -322,7 +322,7 @@ void BM_hadamard_quantize_for_gemm(benchmark::State& state) {
   quant::QuantConfig const cfg = activation_config();
   ScopedIsa const scope(isa);
   gemm::QuantizedActivations a;
-  auto transform = [&](MatrixView<float> rows) { h.apply_rows(rows, hadamard::Transpose::kNo, 1); };
+  hadamard::HadamardTransform::RowKernel const transform = h.row_kernel();
   gemm::quantize_activations_for_gemm(xv, cfg, a, 1, transform);  // allocate once
   // In place on x: an orthogonal transform keeps the rows' scale, so repeated calls stay finite.
   double const hadamard_s = bench::median_seconds_per_call([&] { h.apply_rows(xv); });

@@ -155,14 +155,19 @@ TEST_SUITE("gemm") {
   }
 
   TEST_CASE("quantize_activations_for_gemm with a row transform equals transforming first, bit for bit") {
-    // A row-local transform that mixes columns (reverse, then a column-dependent scale), on rows
-    // spanning several of the fused blocks, from a strided input that must stay unchanged.
-    auto mix = [](MatrixView<float> rows) noexcept {
+    // A row-local transform that mixes columns (reverse, then a column-dependent scale), out of
+    // place, from a strided input that must stay unchanged.
+    std::size_t width = 0;  // the row length of the current case
+    auto mix_rows = [](MatrixView<float> rows) noexcept {
       for (std::size_t r = 0; r < rows.rows(); ++r) {
         float* v = rows.row(r);
         std::reverse(v, v + rows.cols());
         for (std::size_t k = 0; k < rows.cols(); ++k) v[k] *= 1.0f + static_cast<float>(k % 3);
       }
+    };
+    auto mix = [&width](float const* src, float* dst) noexcept {
+      for (std::size_t k = 0; k < width; ++k)
+        dst[k] = src[width - 1 - k] * (1.0f + static_cast<float>(k % 3));
     };
     for (std::size_t n : {std::size_t{40}, std::size_t{576}, std::size_t{1536}}) {
       for (std::size_t m : {std::size_t{1}, std::size_t{3}, std::size_t{37}}) {
@@ -171,7 +176,8 @@ TEST_SUITE("gemm") {
         MatrixView<float const> xv(x.data(), m, n, stride);
         std::vector<float> copy(m * n);
         for (std::size_t t = 0; t < m; ++t) std::copy(xv.row(t), xv.row(t) + n, copy.data() + t * n);
-        mix(MatrixView<float>(copy.data(), m, n));
+        mix_rows(MatrixView<float>(copy.data(), m, n));
+        width = n;
         for (int bits : {4, 8}) {
           for (auto sym : {quant::Symmetry::kSym, quant::Symmetry::kAsym}) {
             CAPTURE(n);
@@ -193,6 +199,7 @@ TEST_SUITE("gemm") {
       }
     }
     // A NaN is found after the transform and reported once, outside the parallel loop.
+    width = 64;
     std::vector<float> x = gaussian(8 * 64, test::seed(), 1.0, 0.0);
     x[3 * 64 + 7] = std::nanf("");
     QuantizedActivations a;

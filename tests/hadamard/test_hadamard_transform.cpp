@@ -147,6 +147,29 @@ TEST_SUITE("hadamard") {
     }
   }
 
+  TEST_CASE("HadamardTransform::RowKernel: out of place, the same bits as apply_rows on every ISA level") {
+    // Sizes: tiny (shorter than a vector), powers of two, K·2^m with and without Sylvester
+    // doublings (12 = 3·2², 40 = 5·2³, 172 = 43·2²) and a block-diagonal fallback.
+    for (std::size_t n : {2u, 8u, 12u * 4u, 20u, 40u * 128u, 12u * 128u, 576u, 172u * 64u, 4096u, 9u * 64u}) {
+      CAPTURE(n);
+      HadamardTransform const t(n, Fallback::kBlockDiagonal);
+      std::size_t const rows = 3;
+      auto const input = test::random_normal_vector<float>(rows * n, n + 1);
+      for (auto transpose : {Transpose::kNo, Transpose::kYes}) {
+        test::for_each_isa([&](Isa isa) {
+          CAPTURE(to_string(isa));
+          std::vector<float> ref = input;
+          t.apply_rows(MatrixView<float>(ref.data(), rows, n), transpose);
+          HadamardTransform::RowKernel const kernel = t.row_kernel(transpose);
+          REQUIRE(kernel.size() == n);
+          std::vector<float> out(rows * n, -7.0f);
+          for (std::size_t r = 0; r < rows; ++r) kernel(input.data() + r * n, out.data() + r * n);
+          CHECK(out == ref);
+        });
+      }
+    }
+  }
+
   TEST_CASE("HadamardTransform: apply_cols computes T·M and Tᵀ·M") {
     std::size_t const n = 12 * 4, cols = 37;  // not a multiple of the panel width
     HadamardTransform const t(n);

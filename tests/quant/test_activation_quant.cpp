@@ -61,6 +61,15 @@ std::pair<std::vector<float>, QuantizedTensor> check_every_level_equals_scalar(
     fake_quantize_activations(xv, MatrixView<float>(ref.data(), rows, n), cfg);
     ref_q = quantize_activations(xv, cfg);
   }
+  // The integer GEMM's operand: one-byte codes of the scalar level (+ the 8-bit asym bias).
+  bool const per_token = cfg.granularity == Granularity::kPerRow;
+  std::vector<std::uint8_t> ref_bytes(rows * n);
+  std::vector<float> ref_scales(rows), ref_zeros(rows);
+  if (per_token) {
+    ScopedIsa scalar(Isa::kScalar);
+    quantize_activations_to_bytes(xv, cfg, MatrixView<std::uint8_t>(ref_bytes.data(), rows, n),
+                                  ref_scales.data(), ref_zeros.data());
+  }
   test::for_each_isa([&](Isa isa) {
     CAPTURE(to_string(isa));
     std::vector<float> out(rows * n);
@@ -70,6 +79,28 @@ std::pair<std::vector<float>, QuantizedTensor> check_every_level_equals_scalar(
     CHECK(q.data == ref_q.data);
     CHECK(same_bits(q.scales, ref_q.scales));
     CHECK(same_bits(q.zeros, ref_q.zeros));
+    if (!per_token) return;
+    GemmRowQuantizer const row_quantizer(cfg);
+    int const bias = row_quantizer.code_bias();
+    CHECK(bias == (cfg.symmetry == Symmetry::kAsym && cfg.bits == 8 ? -128 : 0));
+    bool codes_equal = true;
+    for (std::size_t r = 0; r < rows; ++r) {
+      std::vector<std::int8_t> codes(n);
+      float scale = 0.0f, zero = -1.0f;
+      std::int32_t sum = -1;
+      REQUIRE(row_quantizer(xv.row(r), n, codes.data(), &scale, &zero, &sum));
+      std::int32_t ref_sum = 0;
+      for (std::size_t c = 0; c < n; ++c) {
+        int const b = ref_bytes[r * n + c];
+        int const want = cfg.symmetry == Symmetry::kSym ? static_cast<std::int8_t>(b) : b + bias;
+        codes_equal = codes_equal && codes[c] == want;
+        ref_sum += want;
+      }
+      CHECK(sum == ref_sum);
+      CHECK(std::memcmp(&scale, &ref_scales[r], sizeof scale) == 0);
+      if (cfg.symmetry == Symmetry::kAsym) CHECK(zero == ref_zeros[r]);
+    }
+    CHECK(codes_equal);
   });
   return {std::move(ref), std::move(ref_q)};
 }
@@ -240,6 +271,15 @@ TEST_SUITE("quant") {
                         NumericError);
         CHECK_THROWS_AS(quantize_activations(MatrixView<float const>(y.data(), 4, 40), cfg),
                         NumericError);
+      }
+      // The GEMM row quantizer reports exactly the non-finite rows.
+      GemmRowQuantizer const q(make_cfg(4, Symmetry::kAsym, 0, 1.0f));
+      std::int8_t codes[40];
+      float scale = 0.0f, zero = 0.0f;
+      std::int32_t sum = 0;
+      for (std::size_t r = 0; r < 4; ++r) {
+        CHECK(q(x.data() + r * 40, 40, codes, &scale, &zero, &sum) == (r != 2));
+        CHECK(q(y.data() + r * 40, 40, codes, &scale, &zero, &sum) == (r != 3));
       }
     });
   }

@@ -39,7 +39,6 @@ struct QuantizedActivations {
   std::vector<float> scales;
   std::vector<std::int32_t> offsets;
   std::vector<std::int32_t> code_sums;
-  std::vector<float> zeros_scratch;  ///< asym zero points as the quantizer writes them
 
   std::int8_t const* row(std::size_t t) const { return codes.data() + t * k_pad; }
 
@@ -53,52 +52,23 @@ struct QuantizedActivations {
     scales.resize(rows);
     offsets.resize(rows);
     code_sums.resize(rows);
-    zeros_scratch.resize(rows);
   }
 };
 
 /// The identity row transform: quantize_activations_for_gemm reads x where it is.
 struct NoRowTransform {
-  void operator()(MatrixView<float>) const noexcept {}
+  void operator()(float const*, float*) const noexcept {}
 };
 
-namespace detail {
-
-// Zero padding, code sums and offsets of rows [begin, end) once their codes are written.
-inline void finish_activation_rows(QuantizedActivations& out, std::size_t begin, std::size_t end,
-                                   bool asym, bool shift) noexcept {
-  std::size_t const n = out.n_cols, kp = out.k_pad;
-  for (std::size_t t = begin; t < end; ++t) {
-    std::int8_t* r = out.codes.data() + t * kp;
-    if (kp > n) std::memset(r + n, 0, kp - n);
-    std::int32_t sum = 0;
-    if (shift) {
-      auto* u = reinterpret_cast<std::uint8_t*>(r);
-      for (std::size_t k = 0; k < n; ++k) {
-        int const c = static_cast<int>(u[k]) - 128;
-        r[k] = static_cast<std::int8_t>(c);
-        sum += c;
-      }
-    } else {
-      for (std::size_t k = 0; k < n; ++k) sum += r[k];
-    }
-    out.code_sums[t] = sum;
-    int const z = asym ? static_cast<int>(out.zeros_scratch[t]) : 0;
-    out.offsets[t] = shift ? z - 128 : z;
-  }
-}
-
-}  // namespace detail
-
-/// Quantizes x [n × d] per token (QuantizationHooks' fake path uses the same kernel, so codes and
-/// scales are identical to it) into `out`, reusing its storage.
+/// Quantizes x [n × d] per token into `out`, reusing its storage (QuantizationHooks' fake path
+/// quantizes with the same rule, so codes and scales are identical to it).
 ///
-/// With a `transform` (the online Hadamard of the site), each block of rows is first copied into
-/// a per-thread buffer small enough for L1, transformed there in place and quantized from it: x is
-/// read once and the transformed floats are never written back (PERF_GOALS C4). The codes equal
-/// those of transforming x in place and then quantizing it, bit for bit, as long as `transform`
-/// treats every row on its own. `transform(rows)` gets a contiguous [r × d] view and must not
-/// throw (check its size against d before).
+/// With a `transform` (the online Hadamard of the site), each row is transformed out of place
+/// into a per-thread buffer of d floats (L1) and quantized from there: x is read once and the
+/// transformed floats are never written back (PERF_GOALS C4). The codes equal those of
+/// transforming x and then quantizing it, bit for bit, as long as the transform treats every row
+/// on its own. `transform(src, dst)` maps one row of d floats to another (no overlap) and must not
+/// throw (check its size against d before), e.g. hadamard::HadamardTransform::RowKernel.
 /// \throws UsageError unless cfg is per-token (kPerRow) with 2…8 bits, NumericError on NaN/Inf
 ///         (after the transform).
 template <class RowTransform = NoRowTransform>
@@ -111,35 +81,32 @@ void quantize_activations_for_gemm(MatrixView<float const> x, quant::QuantConfig
                  quant::to_string(cfg.granularity), ") run on the fake-quant path");
   quant::validate(cfg, kWhere);
   DFROT_THROW_IF(x.cols() == 0, ShapeError, kWhere, ": rows have no columns");
+  quant::GemmRowQuantizer const quantize(cfg);
   out.resize(x.rows(), x.cols());
   std::size_t const n = x.cols(), kp = out.k_pad;
-  bool const asym = cfg.symmetry == quant::Symmetry::kAsym;
-  bool const shift = asym && cfg.bits == 8;
   constexpr bool kTransform = !std::is_same_v<RowTransform, NoRowTransform>;
-  // Rows per block: a transformed block is ≤ 16 KB of floats (L1), a plain one 16 rows.
-  std::size_t const block = kTransform ? std::max<std::size_t>(1, 4096 / n) : 16;
-  std::size_t const n_blocks = (x.rows() + block - 1) / block;
   std::atomic<std::size_t> n_bad{0};
-  parallel_for(n_blocks, n_threads, std::max<std::size_t>(1, 16 / block),
-               [&](std::size_t b0, std::size_t b1) {
-    for (std::size_t b = b0; b < b1; ++b) {
-      std::size_t const begin = b * block, rows = std::min(block, x.rows() - begin);
-      MatrixView<float const> src(x.row(begin), rows, n, x.row_stride());
-      if constexpr (kTransform) {
-        thread_local std::vector<float> buffer;  // grows once per thread, then reused
-        if (buffer.size() < rows * n) buffer.resize(block * n);
-        for (std::size_t r = 0; r < rows; ++r)
-          std::memcpy(buffer.data() + r * n, x.row(begin + r), n * sizeof(float));
-        transform(MatrixView<float>(buffer.data(), rows, n));
-        src = MatrixView<float const>(buffer.data(), rows, n);
-      }
-      n_bad += quant::quantize_activation_rows_to_bytes(
-          src, cfg,
-          MatrixView<std::uint8_t>(reinterpret_cast<std::uint8_t*>(out.codes.data() + begin * kp),
-                                   rows, n, kp),
-          out.scales.data() + begin, asym ? out.zeros_scratch.data() + begin : nullptr);
-      detail::finish_activation_rows(out, begin, begin + rows, asym, shift);
+  parallel_for(x.rows(), n_threads, 16, [&](std::size_t begin, std::size_t end) {
+    float* buffer = nullptr;
+    if constexpr (kTransform) {
+      thread_local std::vector<float> row;  // grows once per thread, then reused
+      if (row.size() < n) row.resize(n);
+      buffer = row.data();
     }
+    std::size_t bad = 0;
+    for (std::size_t t = begin; t < end; ++t) {
+      float const* src = x.row(t);
+      if constexpr (kTransform) {
+        transform(src, buffer);
+        src = buffer;
+      }
+      std::int8_t* codes = out.codes.data() + t * kp;
+      float zero = 0.0f;
+      if (!quantize(src, n, codes, &out.scales[t], &zero, &out.code_sums[t])) ++bad;
+      if (kp > n) std::memset(codes + n, 0, kp - n);
+      out.offsets[t] = (quantize.asym() ? static_cast<std::int32_t>(zero) : 0) + quantize.code_bias();
+    }
+    n_bad += bad;
   });
   DFROT_THROW_IF(n_bad.load() != 0, NumericError, kWhere, ": input contains NaN or Inf in ",
                  n_bad.load(), " of ", x.rows(), " rows");

@@ -190,12 +190,56 @@ class HadamardTransform {
         if (scratch.size() < need) scratch.resize(need);
         for (std::size_t r = begin; r < end; ++r) {
           for (std::size_t b = 0; b < blocks; ++b) {
-            cpu::Kernels<I, T>::hadamard_row(rows.row(r) + b * block_, block_, k0_, levels_, signs,
-                                              scale, scratch.data());
+            T* const x = rows.row(r) + b * block_;
+            cpu::Kernels<I, T>::hadamard_row(x, x, block_, k0_, levels_, signs, scale,
+                                              scratch.data());
           }
         }
       });
     });
+  }
+
+  /// One row at a time, out of place, for callers that consume each transformed row at once (the
+  /// fused Hadamard + quantize of gemm::quantize_activations_for_gemm): the ISA level and sign
+  /// table are chosen when the kernel is made, so a call costs only the transform. Same bits as
+  /// apply_rows. Copyable; calls on several threads are safe (the scratch is per thread).
+  class RowKernel {
+   public:
+    /// dst ← T·src (or Tᵀ·src), n = size() floats each; src and dst must not overlap.
+    void operator()(float const* src, float* dst) const noexcept {
+      thread_local std::vector<float> scratch;  // grows once per thread, then reused
+      if (scratch.size() < scratch_) scratch.resize(scratch_);
+      for (std::size_t b = 0; b < blocks_; ++b)
+        fn_(src + b * block_, dst + b * block_, block_, k0_, levels_, signs_, scale_,
+            scratch.data());
+    }
+    std::size_t size() const { return blocks_ * block_; }
+
+   private:
+    friend class HadamardTransform;
+    using Fn = void (*)(float const*, float*, std::size_t, std::size_t, int, float const*, float,
+                        float*);
+    Fn fn_ = nullptr;
+    std::size_t block_ = 0, blocks_ = 0, k0_ = 1, scratch_ = 0;
+    int levels_ = 0;
+    float const* signs_ = nullptr;
+    float scale_ = 1.0f;
+  };
+
+  /// The row kernel of T (or Tᵀ) for float rows at the active ISA level; valid while *this lives.
+  RowKernel row_kernel(Transpose transpose = Transpose::kNo) const {
+    RowKernel k;
+    dispatch_isa<cpu::kHadamardIsas>(active_isa(), [&]<Isa I>() {
+      k.fn_ = &cpu::Kernels<I, float>::hadamard_row;
+    });
+    k.block_ = block_;
+    k.blocks_ = n_ / block_;
+    k.k0_ = k0_;
+    k.levels_ = levels_;
+    k.signs_ = sign_table<float>(transpose);
+    k.scale_ = static_cast<float>(1.0 / std::sqrt(static_cast<double>(block_)));
+    k.scratch_ = 2 * std::max<std::size_t>(k0_, 1) * 16;
+    return k;
   }
 
   /// x ← T·x (or Tᵀ·x) for one vector.

@@ -229,9 +229,7 @@ class Int4Linears final : public model::LinearLayers {
       return;
     }
     if (t) {
-      gemm::quantize_activations_for_gemm(x, cfg, codes_, n_threads, [&](MatrixView<float> rows) {
-        t->apply_rows(rows, hadamard::Transpose::kNo, 1);
-      });
+      gemm::quantize_activations_for_gemm(x, cfg, codes_, n_threads, t->row_kernel());
     } else {
       gemm::quantize_activations_for_gemm(x, cfg, codes_, n_threads);
     }
@@ -244,8 +242,8 @@ class Int4Linears final : public model::LinearLayers {
   /// hooks: each is then applied to a block of rows while it is quantized, in one pass (PERF_GOALS
   /// C4), with the same codes as the hook followed by the quantizer. Returns the options the hooks
   /// still apply (R3 on queries and keys); hooks and engine must not both apply a site's transform.
-  /// Not called by the apps yet: on Zen 4 the fused pass measured no faster than the hooks'
-  /// separate passes (bench/RESULTS.md, BM_hadamard_quantize_for_gemm).
+  /// The apps call it (engine_setup): the fused pass reads each row once and quantizes it from L1
+  /// (bench/RESULTS.md, BM_hadamard_quantize_for_gemm).
   OnlineTransformOptions fuse_online_transforms(model::ModelConfig const& c,
                                                 OnlineTransformOptions o) {
     if (o.o_proj) site_transform_[static_cast<std::size_t>(model::LinearInput::kAttnOut)].emplace(c.hidden);

@@ -146,16 +146,50 @@ inline void quantize_activations_to_bytes(MatrixView<float const> x, QuantConfig
                                                       n_threads, kWhere);
 }
 
-/// quantize_activations_to_bytes for callers that run it inside their own parallel loop: one
-/// thread, per-token (kPerRow) only, and the number of rows holding NaN or Inf is returned instead
-/// of thrown. \pre validate(cfg) passed, cfg.granularity == kPerRow, codes is as large as x.
-inline std::size_t quantize_activation_rows_to_bytes(MatrixView<float const> x,
-                                                     QuantConfig const& cfg,
-                                                     MatrixView<std::uint8_t> codes, float* scales,
-                                                     float* zeros) noexcept {
-  return detail::activation_kernel_rows<cpu::ActMode::kBytes>(
-      x, cfg, x.cols(), nullptr, 0, codes.data(), codes.row_stride(), scales, zeros, 1);
-}
+/// Per-token quantization of one row straight into the integer GEMM's operand, with the ISA level
+/// chosen once (callers run it inside their own parallel loops, row by row): int8 codes (q, or
+/// q − 128 for asymmetric 8-bit, whose q ∈ [0, 255] does not fit int8), the scale, the zero point
+/// z (the GEMM's offset is z + code_bias()) and Σ codes. The codes are those of
+/// quantize_activations_to_bytes plus code_bias(), on every ISA level.
+class GemmRowQuantizer {
+ public:
+  /// \throws UsageError unless cfg is per-token (kPerRow) and valid.
+  explicit GemmRowQuantizer(QuantConfig const& cfg)
+      : clip_(cfg.clip_ratio), asym_(cfg.symmetry == Symmetry::kAsym) {
+    constexpr std::string_view kWhere = "GemmRowQuantizer";
+    validate(cfg, kWhere);
+    DFROT_THROW_IF(cfg.granularity != Granularity::kPerRow, UsageError, kWhere,
+                   ": expected per-token (per-row) granularity");
+    grid_ = make_grid<float>(cfg.bits, cfg.symmetry);
+    bias_ = asym_ && cfg.bits == 8 ? -128 : 0;
+    dispatch_isa<cpu::kActivationIsas>(active_isa(), [&]<Isa I>() {
+      using K = cpu::ActivationKernels<I>;
+      fn_ = asym_ ? &K::template gemm_row<true, float const*, std::size_t, float, Grid<float> const&, int,
+                                         std::int8_t*, float*, float*, std::int32_t*>
+                  : &K::template gemm_row<false, float const*, std::size_t, float, Grid<float> const&, int,
+                                          std::int8_t*, float*, float*, std::int32_t*>;
+    });
+  }
+
+  /// Quantizes x[0, n); false when the row holds NaN or Inf (codes unspecified, sum 0).
+  bool operator()(float const* x, std::size_t n, std::int8_t* codes, float* scale, float* zero,
+                  std::int32_t* code_sum) const noexcept {
+    return fn_(x, n, clip_, grid_, bias_, codes, scale, zero, code_sum);
+  }
+
+  bool asym() const { return asym_; }
+  /// What is added to every code q (−128 for asymmetric 8-bit, else 0).
+  int code_bias() const { return bias_; }
+
+ private:
+  using Fn = bool (*)(float const*, std::size_t, float, Grid<float> const&, int, std::int8_t*,
+                      float*, float*, std::int32_t*);
+  Fn fn_ = nullptr;
+  float clip_ = 1.0f;
+  Grid<float> grid_{};
+  int bias_ = 0;
+  bool asym_ = false;
+};
 
 /// Fused dynamic quantize + pack (see quantize_activations_into).
 inline QuantizedTensor quantize_activations(MatrixView<float const> x, QuantConfig const& cfg,

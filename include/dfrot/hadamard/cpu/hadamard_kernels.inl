@@ -7,11 +7,12 @@
 // Exactness: every level performs the same additions, subtractions and multiplications in the same
 // order per element, so all levels produce bit-identical results and the scalar level is the oracle.
 
-// One radix-2^S pass over groups of 2^S vectors at vector stride hv. kFirst also runs the in-register
-// stages (h < lanes) first; kScale multiplies by `scale` before the store.
+// One radix-2^S pass over groups of 2^S vectors at vector stride hv, reading src and writing x
+// (src == x: in place). kFirst also runs the in-register stages (h < lanes) first; kScale
+// multiplies by `scale` before the store.
 template <class V, int S, bool kFirst, bool kScale>
-inline void fwht_pass(typename V::Element* x, std::size_t nv, std::size_t hv,
-                      typename V::Element scale) {
+inline void fwht_pass(typename V::Element const* src, typename V::Element* x, std::size_t nv,
+                      std::size_t hv, typename V::Element scale) {
   using Reg = typename V::Reg;
   constexpr int kRadix = 1 << S;
   constexpr std::size_t kLanes = V::kLanes;
@@ -19,9 +20,10 @@ inline void fwht_pass(typename V::Element* x, std::size_t nv, std::size_t hv,
   for (std::size_t base = 0; base < nv; base += hv * kRadix) {
     for (std::size_t j = 0; j < hv; ++j) {
       typename V::Element* p = x + (base + j) * kLanes;
+      typename V::Element const* q = src + (base + j) * kLanes;
       Reg v[kRadix];
 #pragma GCC unroll 16
-      for (int t = 0; t < kRadix; ++t) v[t] = V::load(p + t * hv * kLanes);
+      for (int t = 0; t < kRadix; ++t) v[t] = V::load(q + t * hv * kLanes);
       if constexpr (kFirst) {
 #pragma GCC unroll 16
         for (int t = 0; t < kRadix; ++t) v[t] = V::butterfly_lanes(v[t]);
@@ -49,34 +51,42 @@ inline void fwht_pass(typename V::Element* x, std::size_t nv, std::size_t hv,
 }
 
 template <class V, int S, bool kFirst>
-inline void fwht_pass_scaled(typename V::Element* x, std::size_t nv, std::size_t hv, bool scaled,
+inline void fwht_pass_scaled(typename V::Element const* src, typename V::Element* x,
+                             std::size_t nv, std::size_t hv, bool scaled,
                              typename V::Element scale) {
   if (scaled) {
-    fwht_pass<V, S, kFirst, true>(x, nv, hv, scale);
+    fwht_pass<V, S, kFirst, true>(src, x, nv, hv, scale);
   } else {
-    fwht_pass<V, S, kFirst, false>(x, nv, hv, scale);
+    fwht_pass<V, S, kFirst, false>(src, x, nv, hv, scale);
   }
 }
 
 template <class V, bool kFirst>
-inline void fwht_pass_radix(int s, typename V::Element* x, std::size_t nv, std::size_t hv,
-                            bool scaled, typename V::Element scale) {
+inline void fwht_pass_radix(int s, typename V::Element const* src, typename V::Element* x,
+                            std::size_t nv, std::size_t hv, bool scaled,
+                            typename V::Element scale) {
   switch (s) {
-    case 0: fwht_pass_scaled<V, 0, kFirst>(x, nv, hv, scaled, scale); break;
-    case 1: fwht_pass_scaled<V, 1, kFirst>(x, nv, hv, scaled, scale); break;
-    case 2: fwht_pass_scaled<V, 2, kFirst>(x, nv, hv, scaled, scale); break;
-    case 3: fwht_pass_scaled<V, 3, kFirst>(x, nv, hv, scaled, scale); break;
-    default: fwht_pass_scaled<V, 4, kFirst>(x, nv, hv, scaled, scale); break;
+    case 0: fwht_pass_scaled<V, 0, kFirst>(src, x, nv, hv, scaled, scale); break;
+    case 1: fwht_pass_scaled<V, 1, kFirst>(src, x, nv, hv, scaled, scale); break;
+    case 2: fwht_pass_scaled<V, 2, kFirst>(src, x, nv, hv, scaled, scale); break;
+    case 3: fwht_pass_scaled<V, 3, kFirst>(src, x, nv, hv, scaled, scale); break;
+    default: fwht_pass_scaled<V, 4, kFirst>(src, x, nv, hv, scaled, scale); break;
   }
 }
 
-/// In-place Sylvester-order FWHT of x[0, n) (n a power of two), then x *= scale unless scale == 1.
+/// Sylvester-order FWHT of src[0, n) into x (n a power of two; src == x: in place; otherwise the
+/// two do not overlap), then x *= scale unless scale == 1. Out of place, only the first pass reads
+/// src, so x need not be copied first (the fused Hadamard + quantize reads activations this way).
 template <class V>
-inline void fwht_row(typename V::Element* x, std::size_t n, typename V::Element scale) {
+inline void fwht_row(typename V::Element const* src, typename V::Element* x, std::size_t n,
+                     typename V::Element scale) {
   using T = typename V::Element;
   constexpr std::size_t kLanes = V::kLanes;
   bool const scaled = scale != T(1);
   if (n < kLanes) {  // shorter than one vector: plain stages, same order as the vector path
+    if (src != x) {
+      for (std::size_t i = 0; i < n; ++i) x[i] = src[i];
+    }
     for (std::size_t h = 1; h < n; h <<= 1) {
       for (std::size_t i = 0; i < n; i += 2 * h) {
         for (std::size_t j = i; j < i + h; ++j) {
@@ -103,9 +113,9 @@ inline void fwht_row(typename V::Element* x, std::size_t n, typename V::Element 
     stages_left -= s;
     bool const last_scaled = scaled && stages_left == 0;
     if (first) {
-      fwht_pass_radix<V, true>(s, x, nv, hv, last_scaled, scale);
+      fwht_pass_radix<V, true>(s, src, x, nv, hv, last_scaled, scale);
     } else {
-      fwht_pass_radix<V, false>(s, x, nv, hv, last_scaled, scale);
+      fwht_pass_radix<V, false>(s, x, x, nv, hv, last_scaled, scale);
     }
     first = false;
     hv <<= s;
@@ -116,7 +126,10 @@ inline void fwht_row(typename V::Element* x, std::size_t n, typename V::Element 
 template <class V>
 inline void fwht_rows(typename V::Element* data, std::size_t n_rows, std::size_t n,
                       std::size_t row_stride, typename V::Element scale) {
-  for (std::size_t r = 0; r < n_rows; ++r) fwht_row<V>(data + r * row_stride, n, scale);
+  for (std::size_t r = 0; r < n_rows; ++r) {
+    typename V::Element* row = data + r * row_stride;
+    fwht_row<V>(row, row, n, scale);
+  }
 }
 
 // K stage of T_n = (H_K ⊗ H_m) / √n on one row viewed as a K×m row-major matrix M: M ← S·M, with
@@ -252,20 +265,21 @@ inline void outer_butterflies(typename V::Element* x, std::size_t block, int lev
   }
 }
 
-/// The whole K·2^m transform of one row: FWHT of every length-m sub-row, the K0 stage on each of the
-/// 2^levels blocks, then the outer butterflies (K = 2^levels · K0), all scaled by `scale` once.
+/// The whole K·2^m transform of src[0, n) into x (src == x: in place): FWHT of every length-m
+/// sub-row, the K0 stage on each of the 2^levels blocks, then the outer butterflies
+/// (K = 2^levels · K0), all scaled by `scale` once. In place and out of place give the same bits.
 template <class V>
-inline void hadamard_row(typename V::Element* x, std::size_t n, std::size_t k0, int levels,
-                         typename V::Element const* signs, typename V::Element scale,
-                         typename V::Element* scratch) {
+inline void hadamard_row(typename V::Element const* src, typename V::Element* x, std::size_t n,
+                         std::size_t k0, int levels, typename V::Element const* signs,
+                         typename V::Element scale, typename V::Element* scratch) {
   using T = typename V::Element;
   std::size_t const k = k0 << levels;
   std::size_t const m = n / k;
   if (k == 1) {
-    fwht_row<V>(x, n, scale);
+    fwht_row<V>(src, x, n, scale);
     return;
   }
-  for (std::size_t r = 0; r < k; ++r) fwht_row<V>(x + r * m, m, T(1));
+  for (std::size_t r = 0; r < k; ++r) fwht_row<V>(src + r * m, x + r * m, m, T(1));
   std::size_t const block = k0 * m;
   for (std::size_t b = 0; b < (std::size_t{1} << levels); ++b) {
     if (k0 > 1) kstage_row<V>(x + b * block, k0, m, signs, levels == 0 ? scale : T(1), scratch);

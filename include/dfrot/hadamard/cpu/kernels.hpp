@@ -28,9 +28,9 @@ struct Kernels<Isa::kScalar, T> {
   static void rows(T* d, std::size_t r, std::size_t n, std::size_t s, T scale) {
     scalar::fwht_rows<V>(d, r, n, s, scale);
   }
-  static void hadamard_row(T* x, std::size_t n, std::size_t k0, int levels, T const* signs,
-                           T scale, T* scratch) {
-    scalar::hadamard_row<V>(x, n, k0, levels, signs, scale, scratch);
+  static void hadamard_row(T const* src, T* x, std::size_t n, std::size_t k0, int levels,
+                           T const* signs, T scale, T* scratch) {
+    scalar::hadamard_row<V>(src, x, n, k0, levels, signs, scale, scratch);
   }
 };
 
@@ -41,9 +41,9 @@ struct Kernels<Isa::kAvx2, T> {
   static void rows(T* d, std::size_t r, std::size_t n, std::size_t s, T scale) {
     avx2::fwht_rows<V>(d, r, n, s, scale);
   }
-  static void hadamard_row(T* x, std::size_t n, std::size_t k0, int levels, T const* signs,
-                           T scale, T* scratch) {
-    avx2::hadamard_row<V>(x, n, k0, levels, signs, scale, scratch);
+  static void hadamard_row(T const* src, T* x, std::size_t n, std::size_t k0, int levels,
+                           T const* signs, T scale, T* scratch) {
+    avx2::hadamard_row<V>(src, x, n, k0, levels, signs, scale, scratch);
   }
 };
 
@@ -53,9 +53,9 @@ struct Kernels<Isa::kAvx512, T> {
   static void rows(T* d, std::size_t r, std::size_t n, std::size_t s, T scale) {
     avx512::fwht_rows<V>(d, r, n, s, scale);
   }
-  static void hadamard_row(T* x, std::size_t n, std::size_t k0, int levels, T const* signs,
-                           T scale, T* scratch) {
-    avx512::hadamard_row<V>(x, n, k0, levels, signs, scale, scratch);
+  static void hadamard_row(T const* src, T* x, std::size_t n, std::size_t k0, int levels,
+                           T const* signs, T scale, T* scratch) {
+    avx512::hadamard_row<V>(src, x, n, k0, levels, signs, scale, scratch);
   }
 };
 #endif

@@ -31,6 +31,14 @@ struct ActivationKernels<Isa::kScalar> {
     return scalar::act_rows<scalar::Ops, kAsym,
                             static_cast<scalar::ActMode>(static_cast<int>(kMode))>(args...);
   }
+  template <bool kAsym, class... Args>
+  static std::size_t gemm_rows(Args... args) {
+    return scalar::act_rows_gemm<scalar::Ops, kAsym>(args...);
+  }
+  template <bool kAsym, class... Args>
+  static bool gemm_row(Args... args) {
+    return scalar::act_row_gemm<scalar::Ops, kAsym>(args...);
+  }
 };
 
 #if DFROT_X86
@@ -41,6 +49,14 @@ struct ActivationKernels<Isa::kAvx2> {
     return avx2::act_rows<avx2::Ops, kAsym, static_cast<avx2::ActMode>(static_cast<int>(kMode))>(
         args...);
   }
+  template <bool kAsym, class... Args>
+  static std::size_t gemm_rows(Args... args) {
+    return avx2::act_rows_gemm<avx2::Ops, kAsym>(args...);
+  }
+  template <bool kAsym, class... Args>
+  static bool gemm_row(Args... args) {
+    return avx2::act_row_gemm<avx2::Ops, kAsym>(args...);
+  }
 };
 
 template <>
@@ -49,6 +65,14 @@ struct ActivationKernels<Isa::kAvx512> {
   static std::size_t rows(Args... args) {
     return avx512::act_rows<avx512::Ops, kAsym,
                             static_cast<avx512::ActMode>(static_cast<int>(kMode))>(args...);
+  }
+  template <bool kAsym, class... Args>
+  static std::size_t gemm_rows(Args... args) {
+    return avx512::act_rows_gemm<avx512::Ops, kAsym>(args...);
+  }
+  template <bool kAsym, class... Args>
+  static bool gemm_row(Args... args) {
+    return avx512::act_row_gemm<avx512::Ops, kAsym>(args...);
   }
 };
 #endif

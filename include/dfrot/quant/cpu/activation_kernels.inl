@@ -21,17 +21,37 @@ inline bool act_range(float const* x, std::size_t n, float& lo, float& hi) noexc
   std::size_t j = 0;
   float lo_s = HUGE_VALF, hi_s = -HUGE_VALF, bad_s = 0.0f;
   if (n >= kLanes) {
-    Reg lo_v = V::load(x), hi_v = lo_v, bad_v = V::zero();
+    // Four independent accumulators of each kind: one chain of vminps/vmaxps/FMA would cost its
+    // latency (4 cycles) per vector. min and max are exact and the NaN test only asks whether any
+    // x·0 is NaN, so the split changes no result.
     Reg const zero = V::zero();
-    for (j = 0; j + kLanes <= n; j += kLanes) {
-      Reg const v = V::load(x + j);
-      lo_v = V::min(lo_v, v);
-      hi_v = V::max(hi_v, v);
-      bad_v = V::add(bad_v, V::mul(v, zero));
+    Reg lo_v[4], hi_v[4], bad_v[4];
+#pragma GCC unroll 4
+    for (int a = 0; a < 4; ++a) {
+      lo_v[a] = V::load(x);
+      hi_v[a] = lo_v[a];
+      bad_v[a] = zero;
     }
-    lo_s = V::reduce_min(lo_v);
-    hi_s = V::reduce_max(hi_v);
-    bad_s = V::reduce_any_nan(bad_v) ? NAN : 0.0f;
+    for (; j + 4 * kLanes <= n; j += 4 * kLanes) {
+#pragma GCC unroll 4
+      for (int a = 0; a < 4; ++a) {
+        Reg const v = V::load(x + j + static_cast<std::size_t>(a) * kLanes);
+        lo_v[a] = V::min(lo_v[a], v);
+        hi_v[a] = V::max(hi_v[a], v);
+        bad_v[a] = V::add(bad_v[a], V::mul(v, zero));
+      }
+    }
+    for (; j + kLanes <= n; j += kLanes) {
+      Reg const v = V::load(x + j);
+      lo_v[0] = V::min(lo_v[0], v);
+      hi_v[0] = V::max(hi_v[0], v);
+      bad_v[0] = V::add(bad_v[0], V::mul(v, zero));
+    }
+    lo_s = V::reduce_min(V::min(V::min(lo_v[0], lo_v[1]), V::min(lo_v[2], lo_v[3])));
+    hi_s = V::reduce_max(V::max(V::max(hi_v[0], hi_v[1]), V::max(hi_v[2], hi_v[3])));
+    bad_s = V::reduce_any_nan(V::add(V::add(bad_v[0], bad_v[1]), V::add(bad_v[2], bad_v[3])))
+                ? NAN
+                : 0.0f;
   }
   for (; j < n; ++j) {
     float const v = x[j];
@@ -150,6 +170,82 @@ inline std::size_t act_rows(float const* x, std::size_t n_rows, std::size_t n, s
       }
     }
     if (!finite) ++n_bad;
+  }
+  return n_bad;
+}
+
+/// One token row x[0, n) quantized per token straight into the integer GEMM's operand: int8 codes
+/// q + code_bias (code_bias −128 stores asymmetric 8-bit codes q ∈ [0, 255] as q − 128), its scale
+/// and zero point, and Σ codes (with the bias) for the epilogue. The codes are those of act_rows
+/// (quantize_code): with integer bounds, round(clamp(y)) = clamp(round(y)), and for an integer zero
+/// point z with |z| ≤ 2²³, clamp(round(y) + z, qmin, qmax) = round(clamp(y, qmin − z, qmax − z)) + z
+/// with exact bounds. So each vector is clamped in float, converted once (round to nearest even)
+/// and offset in int32 — no separate rounding, no float add. Returns false when the row is not
+/// finite (its codes are then unspecified, its sum 0).
+template <class V, bool kAsym>
+inline bool act_row_gemm(float const* x, std::size_t n, float clip, Grid<float> const& g,
+                         int code_bias, std::int8_t* codes, float* scale_out, float* zero_out,
+                         std::int32_t* sum_out) noexcept {
+  using Reg = typename V::Reg;
+  using IReg = typename V::IReg;
+  constexpr std::size_t kLanes = V::kLanes;
+  float lo = 0.0f, hi = 0.0f;
+  bool const finite = act_range<V>(x, n, lo, hi);
+  lo = min_like_simd(lo, 0.0f);  // per token: 0 is always in the range (ALGORITHMS.md §3.4)
+  hi = max_like_simd(hi, 0.0f);
+  QuantParams<float> const p = activation_params(lo * clip, hi * clip, g);
+  *scale_out = p.scale;
+  *zero_out = p.zero;
+  *sum_out = 0;
+  if (!finite) return false;
+  // p.zero ∈ [0, qmax] here (0 is in the range), so the shifted bounds are exact.
+  float const lo_b = kAsym ? g.qmin - p.zero : g.qmin;
+  float const hi_b = kAsym ? g.qmax - p.zero : g.qmax;
+  int const offset = (kAsym ? static_cast<int>(p.zero) : 0) + code_bias;
+  bool const reciprocal = p.scale >= 0x1p-64f && p.scale <= 0x1p64f;  // as act_group
+  Reg const scale = V::set1(p.scale), recip = V::set1(1.0f / p.scale);
+  Reg const lo_v = V::set1(lo_b), hi_v = V::set1(hi_b);
+  IReg const offset_v = V::iset1(offset);
+  IReg sum0 = V::izero(), sum1 = V::izero();
+  auto code = [&](Reg v) {
+    Reg const y = reciprocal ? V::div_by_reciprocal(v, scale, recip) : V::div(v, scale);
+    IReg const q = V::cvt_round_even(V::min(V::max(y, lo_v), hi_v));
+    return kAsym ? V::iadd(q, offset_v) : q;  // symmetric codes have no offset and no bias
+  };
+  std::size_t j = 0;
+  for (; j + 2 * kLanes <= n; j += 2 * kLanes) {
+    IReg const a = code(V::load(x + j));
+    IReg const b = code(V::load(x + j + kLanes));
+    V::store_codes(codes + j, a);
+    V::store_codes(codes + j + kLanes, b);
+    sum0 = V::iadd(sum0, a);
+    sum1 = V::iadd(sum1, b);
+  }
+  std::int32_t sum = V::ireduce_add(V::iadd(sum0, sum1));
+  for (; j < n; ++j) {
+    int const c = static_cast<int>(quantize_code(x[j], p, g)) + code_bias;
+    codes[j] = static_cast<std::int8_t>(c);
+    sum += c;
+  }
+  *sum_out = sum;
+  return true;
+}
+
+/// act_row_gemm over rows [0, n_rows) of x (stride sx) into codes (stride scodes); returns the
+/// number of rows that are not finite.
+template <class V, bool kAsym>
+inline std::size_t act_rows_gemm(float const* x, std::size_t n_rows, std::size_t n, std::size_t sx,
+                                 float clip, Grid<float> const& g, int code_bias,
+                                 std::int8_t* codes, std::size_t scodes, float* scales,
+                                 float* zeros, std::int32_t* sums) noexcept {
+  std::size_t n_bad = 0;
+  for (std::size_t r = 0; r < n_rows; ++r) {
+    float zero = 0.0f;
+    n_bad += act_row_gemm<V, kAsym>(x + r * sx, n, clip, g, code_bias, codes + r * scodes,
+                                    scales + r, &zero, sums + r)
+                 ? 0
+                 : 1;
+    if (zeros != nullptr) zeros[r] = zero;
   }
   return n_bad;
 }

@@ -71,7 +71,29 @@ struct Ops : simd::avx2::Vec<float> {
     __m128i const out =
         _mm_unpacklo_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), out);
+  }  // Integer lanes of act_row_gemm (codes in [−128, 127]).
+  using IReg = __m256i;
+  static DFROT_FORCEINLINE IReg izero() { return _mm256_setzero_si256(); }
+  static DFROT_FORCEINLINE IReg iset1(int v) { return _mm256_set1_epi32(v); }
+  static DFROT_FORCEINLINE IReg iadd(IReg a, IReg b) { return _mm256_add_epi32(a, b); }
+  /// Round to nearest even, then convert (exact): vcvtps2dq alone would follow MXCSR.
+  static DFROT_FORCEINLINE IReg cvt_round_even(Reg a) {
+    return _mm256_cvtps_epi32(_mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
   }
+  /// 8 int32 codes in [−128, 127] → 8 int8 (the saturating packs are exact in that range).
+  static DFROT_FORCEINLINE void store_codes(std::int8_t* dst, IReg a) {
+    __m256i v = _mm256_packs_epi32(a, a);  // lane l: a[4l..4l+3] twice, as int16
+    v = _mm256_packs_epi16(v, v);          // ... as int8
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(dst),
+                     _mm_unpacklo_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
+  }
+  static DFROT_FORCEINLINE std::int32_t ireduce_add(IReg a) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s);
+  }
+
 };
 
 #include "dfrot/quant/cpu/activation_kernels.inl"

@@ -73,7 +73,31 @@ struct Ops : simd::avx512::Vec<float> {
   static DFROT_FORCEINLINE void store_bytes(std::uint8_t* dst, Reg a) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
                      _mm512_mask_cvtepi32_epi8(_mm_setzero_si128(), 0xFFFF, cvt_epi32(a)));
+  }  // Integer lanes of act_row_gemm (codes in [−128, 127]).
+  using IReg = __m512i;
+  static DFROT_FORCEINLINE IReg izero() { return _mm512_setzero_si512(); }
+  static DFROT_FORCEINLINE IReg iset1(int v) { return _mm512_set1_epi32(v); }
+  static DFROT_FORCEINLINE IReg iadd(IReg a, IReg b) { return _mm512_add_epi32(a, b); }
+  /// Round to nearest even in the conversion itself (embedded rounding, independent of MXCSR).
+  static DFROT_FORCEINLINE IReg cvt_round_even(Reg a) {
+    return _mm512_mask_cvt_roundps_epi32(_mm512_setzero_si512(), 0xFFFF, a,
+                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   }
+  /// 16 int32 codes in [−128, 127] → 16 int8 (vpmovdb keeps the low bytes).
+  static DFROT_FORCEINLINE void store_codes(std::int8_t* dst, IReg a) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
+                     _mm512_mask_cvtepi32_epi8(_mm_setzero_si128(), 0xFFFF, a));
+  }
+  static DFROT_FORCEINLINE std::int32_t ireduce_add(IReg a) {
+    __m256i const h = _mm256_add_epi32(
+        _mm512_mask_extracti64x4_epi64(_mm256_setzero_si256(), 0xF, a, 0),
+        _mm512_mask_extracti64x4_epi64(_mm256_setzero_si256(), 0xF, a, 1));
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s);
+  }
+
 };
 
 #include "dfrot/quant/cpu/activation_kernels.inl"

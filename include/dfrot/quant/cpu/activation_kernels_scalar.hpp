@@ -31,6 +31,15 @@ struct Ops : simd::scalar::Vec<float> {
   static void store_bytes(std::uint8_t* dst, Reg a) {
     dst[0] = static_cast<std::uint8_t>(static_cast<unsigned>(static_cast<int>(a)) & 0xFFu);
   }
+  // Integer lanes of act_row_gemm (codes in [−128, 127]).
+  using IReg = std::int32_t;
+  static IReg izero() { return 0; }
+  static IReg iset1(int v) { return v; }
+  static IReg iadd(IReg a, IReg b) { return a + b; }
+  /// Round to nearest even of a finite value already clamped to the code range.
+  static IReg cvt_round_even(Reg a) { return static_cast<IReg>(round_half_even(a)); }
+  static void store_codes(std::int8_t* dst, IReg a) { dst[0] = static_cast<std::int8_t>(a); }
+  static std::int32_t ireduce_add(IReg a) { return a; }
 };
 
 #include "dfrot/quant/cpu/activation_kernels.inl"
