@@ -174,13 +174,13 @@ CommandAction add_bench_command(CLI::App& sub, CommonOptions& common) {
       if (o->n_prompt > 0) {
         std::span<int const> const prompt(ids.data(), o->n_prompt);
         run_test(str_cat("pp", o->n_prompt), o->n_prompt, [&](model::KvCache& cache) {
-          (void)lm.forward_last(prompt, cache, m.hooks.get(), fopt);  // logits of the last token, as llama-bench
+          (void)lm.forward_last_into(prompt, cache, m.hooks.get(), fopt, workspace);  // last token's logits, as llama-bench
         });
       }
       if (o->n_gen > 0) {
         run_test(str_cat("tg", o->n_gen), o->n_gen, [&](model::KvCache& cache) {
           for (std::size_t i = 0; i < o->n_gen; ++i)
-            (void)lm.forward(std::span<int const>(&ids[i], 1), cache, m.hooks.get(), fopt);
+            (void)lm.forward_last_into(std::span<int const>(&ids[i], 1), cache, m.hooks.get(), fopt, workspace);
         });
       }
     }

@@ -190,17 +190,12 @@ GenerationResult generate(model::LlamaModel const& m, model::ForwardHooks* hooks
                  " (raise -c)");
   GenerationResult r;
   r.prompt_tokens = prompt.size();
-  model::ForwardWorkspace workspace;  // the decode steps reuse the layer buffers
-  model::ForwardOptions const fopt{.n_threads = o.n_threads, .workspace = &workspace};
+  model::ForwardWorkspace workspace;  // the decode steps reuse every forward buffer
+  model::ForwardOptions const fopt{.n_threads = o.n_threads};
   model::KvCache cache = m.make_cache();
   auto t0 = std::chrono::steady_clock::now();
-  model::RowMatrixF logits = m.forward_last(prompt, cache, hooks, fopt);
+  std::span<float const> row = m.forward_last_into(prompt, cache, hooks, fopt, workspace);
   r.prefill_seconds = seconds_since(t0);
-  auto const last_row = [&] {
-    return std::span<float const>(logits.data() + (logits.rows() - 1) * logits.cols(),
-                                  static_cast<std::size_t>(logits.cols()));
-  };
-  std::span<float const> row = last_row();
   while (o.max_new_tokens > 0) {
     int const tok = sampler.sample(row);
     if (std::find(o.stop_ids.begin(), o.stop_ids.end(), tok) != o.stop_ids.end()) {
@@ -218,9 +213,8 @@ GenerationResult generate(model::LlamaModel const& m, model::ForwardHooks* hooks
       break;
     }
     t0 = std::chrono::steady_clock::now();
-    logits = m.forward(std::span<int const>(&tok, 1), cache, hooks, fopt);
+    row = m.forward_last_into(std::span<int const>(&tok, 1), cache, hooks, fopt, workspace);
     r.decode_seconds += seconds_since(t0);
-    row = last_row();
     ++r.decode_steps;
   }
   return r;

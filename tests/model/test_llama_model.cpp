@@ -80,6 +80,38 @@ TEST_SUITE("model") {
     }
   }
 
+  TEST_CASE("LlamaModel: forward_last_into gives forward_last's logits and reuses every buffer in decode") {
+    LlamaModel const m(test::synthetic_llama(64, 2, 8, 2, 80, 40, test::seed() + 6, /*tied=*/true));
+    std::vector<int> const tokens = {3, 1, 4, 1, 5, 9, 2, 6};
+    auto plain_cache = m.make_cache();
+    auto ws_cache = m.make_cache();
+    ForwardWorkspace ws;
+    ForwardOptions const opt{.n_threads = 1};
+    auto same_as_last_row = [](std::span<float const> got, RowMatrixF const& want) {
+      REQUIRE(got.size() == static_cast<std::size_t>(want.cols()));
+      return std::equal(got.begin(), got.end(), want.row(want.rows() - 1).data());
+    };
+    auto const prompt = std::span<int const>(tokens).first(3);
+    CHECK(same_as_last_row(m.forward_last_into(prompt, ws_cache, nullptr, opt, ws),
+                           m.forward_last(prompt, plain_cache, nullptr, opt)));
+    float const* residual = nullptr;
+    float const* logits = nullptr;
+    for (std::size_t t = 3; t < tokens.size(); ++t) {
+      auto const step = std::span<int const>(tokens).subspan(t, 1);
+      std::span<float const> const row = m.forward_last_into(step, ws_cache, nullptr, opt, ws);
+      CHECK(same_as_last_row(row, m.forward_last(step, plain_cache, nullptr, opt)));
+      CHECK(row.data() == ws.last_logits.data());
+      if (t > 3) {  // after the first decode step: the same storage every step
+        CHECK(ws.residual.data() == residual);
+        CHECK(ws.last_logits.data() == logits);
+      }
+      residual = ws.residual.data();
+      logits = ws.last_logits.data();
+    }
+    CHECK(ws_cache.size() == tokens.size());
+    CHECK_THROWS_AS(m.forward_last_into({}, ws_cache, nullptr, opt, ws), ShapeError);
+  }
+
   TEST_CASE("LlamaModel: the attention scratch is aligned like Eigen matrices; logits do not depend on the heap layout") {
     // Eigen's vectorized softmax sum peels scalars up to the first aligned element: unaligned
     // scratch at a varying malloc offset changed the sums' rounding from call to call (seen as

@@ -40,6 +40,9 @@ inline void rms_norm(Eigen::Ref<RowMatrixF const> const& x, Vector const& weight
 /// (Eigen's resize keeps the storage when the size does not change).
 struct ForwardWorkspace {
   RowMatrixF hn, q, k, v, attn, out, gate, up;
+  /// The residual stream, the final RMSNorm's output and the last position's logits of
+  /// forward_last_into (the whole forward's buffers, not one layer's).
+  RowMatrixF residual, final_hidden, last_logits;
   /// One attention thread's buffers: the scores of a block of query rows, the dequantized keys and
   /// values of one KV head (packed int4 cache), a gathered prefix + rows run (segments). Vectors
   /// keep their capacity, so a decode loop reallocates them only O(log n) times as the cache grows.
@@ -98,8 +101,15 @@ class LlamaModel {
   /// Embedding rows of `tokens`, [n, d]. \throws ShapeError for an id outside the vocabulary
   /// (`first` only labels positions in the message).
   RowMatrixF embed(std::span<int const> tokens, std::size_t first = 0) const {
+    RowMatrixF x;
+    embed_into(tokens, first, x);
+    return x;
+  }
+
+  /// embed into x (resized; its storage is kept when the size does not change).
+  void embed_into(std::span<int const> tokens, std::size_t first, RowMatrixF& x) const {
     ModelConfig const& c = weights_.config;
-    RowMatrixF x(static_cast<Eigen::Index>(tokens.size()), static_cast<Eigen::Index>(c.hidden));
+    x.resize(static_cast<Eigen::Index>(tokens.size()), static_cast<Eigen::Index>(c.hidden));
     for (std::size_t t = 0; t < tokens.size(); ++t) {
       int const id = tokens[t];
       DFROT_THROW_IF(id < 0 || static_cast<std::size_t>(id) >= c.vocab, ShapeError,
@@ -111,7 +121,6 @@ class LlamaModel {
         x.row(static_cast<Eigen::Index>(t)) = weights_.tok_embeddings.row(id);
       }
     }
-    return x;
   }
 
   /// Runs decoder layer `l` on the residual stream x [n, d] (in place) at positions
@@ -207,10 +216,16 @@ class LlamaModel {
 
   /// The final RMSNorm of residual states x [n, d] (then the lm_head input hook).
   RowMatrixF final_norm(RowMatrixF const& x, ForwardHooks* hooks = nullptr) const {
-    RowMatrixF hn(x.rows(), x.cols());
+    RowMatrixF hn;
+    final_norm_into(x, hn, hooks);
+    return hn;
+  }
+
+  /// final_norm into hn (resized; storage kept when the size does not change).
+  void final_norm_into(RowMatrixF const& x, RowMatrixF& hn, ForwardHooks* hooks = nullptr) const {
+    hn.resize(x.rows(), x.cols());
     rms_norm(x, weights_.norm, static_cast<float>(weights_.config.norm_eps), hn);
     if (hooks) hooks->linear_input(weights_.config.n_layers, LinearInput::kLmHead, view(hn));
-    return hn;
   }
 
   /// Runs `tokens` at positions [cache.size(), cache.size() + n) and returns the final hidden
@@ -218,16 +233,25 @@ class LlamaModel {
   /// \throws ShapeError when a token id is out of range or the cache is full.
   RowMatrixF forward_hidden(std::span<int const> tokens, KvCache& cache,
                             ForwardHooks* hooks = nullptr, ForwardOptions const& opt = {}) const {
+    RowMatrixF x, hn;
+    forward_hidden_into(tokens, cache, hooks, opt, x, hn);
+    return hn;
+  }
+
+  /// forward_hidden with caller-owned buffers: x holds the residual stream, hn receives the final
+  /// hidden states (both resized, their storage reused).
+  void forward_hidden_into(std::span<int const> tokens, KvCache& cache, ForwardHooks* hooks,
+                           ForwardOptions const& opt, RowMatrixF& x, RowMatrixF& hn) const {
     std::size_t const first = cache.size();
     DFROT_THROW_IF(opt.segments.empty() && first + tokens.size() > max_positions(), ShapeError,
                    "forward: positions ", first, "..", first + tokens.size(), " exceed the model's ",
                    max_positions());
-    RowMatrixF x = embed(tokens, first);
+    embed_into(tokens, first, x);
     for (std::size_t l = 0; l < weights_.config.n_layers; ++l) {
       if (!forward_layer(l, x, cache, hooks, opt)) break;
     }
     cache.commit(tokens.size());
-    return final_norm(x, hooks);
+    final_norm_into(x, hn, hooks);
   }
 
   /// Logits [n, vocab] = hidden · outputᵀ for hidden states from forward_hidden.
@@ -251,6 +275,23 @@ class LlamaModel {
     return logits(MatrixView<float const>(hidden.data() + (tokens.size() - 1) * static_cast<std::size_t>(hidden.cols()), 1,
                                           static_cast<std::size_t>(hidden.cols())),
                   opt.n_threads);
+  }
+
+  /// forward_last into `ws` (residual, final_hidden, last_logits) as well as its layer buffers:
+  /// once a decode loop has reached its sizes, a step allocates nothing in the forward. The
+  /// returned [1, vocab] row lives in ws.last_logits until the next call.
+  std::span<float const> forward_last_into(std::span<int const> tokens, KvCache& cache,
+                                           ForwardHooks* hooks, ForwardOptions opt,
+                                           ForwardWorkspace& ws) const {
+    DFROT_THROW_IF(tokens.empty(), ShapeError, "forward_last: no tokens");
+    opt.workspace = &ws;
+    forward_hidden_into(tokens, cache, hooks, opt, ws.residual, ws.final_hidden);
+    std::size_t const d = static_cast<std::size_t>(ws.final_hidden.cols());
+    ws.last_logits.resize(1, static_cast<Eigen::Index>(weights_.config.vocab));
+    linear(weights_.config.n_layers, LinearInput::kLmHead,
+           MatrixView<float const>(ws.final_hidden.data() + (tokens.size() - 1) * d, 1, d),
+           {view(ws.last_logits)}, resolve_threads(opt.n_threads));
+    return {ws.last_logits.data(), weights_.config.vocab};
   }
 
   /// forward_hidden followed by logits.
