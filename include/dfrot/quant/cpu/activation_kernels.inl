@@ -207,12 +207,35 @@ inline bool act_row_gemm(float const* x, std::size_t n, float clip, Grid<float> 
   Reg const lo_v = V::set1(lo_b), hi_v = V::set1(hi_b);
   IReg const offset_v = V::iset1(offset);
   IReg sum0 = V::izero(), sum1 = V::izero();
+  auto quotient = [&](Reg v) {
+    return reciprocal ? V::div_by_reciprocal(v, scale, recip) : V::div(v, scale);
+  };
   auto code = [&](Reg v) {
-    Reg const y = reciprocal ? V::div_by_reciprocal(v, scale, recip) : V::div(v, scale);
-    IReg const q = V::cvt_round_even(V::min(V::max(y, lo_v), hi_v));
+    IReg const q = V::cvt_round_even(V::min(V::max(quotient(v), lo_v), hi_v));
     return kAsym ? V::iadd(q, offset_v) : q;  // symmetric codes have no offset and no bias
   };
   std::size_t j = 0;
+  std::int64_t block_sum = 0;
+  // Blocks of four vectors clamp after the conversion instead, in int8: the saturating packs to
+  // int16 and int8 and a byte min/max give clamp(round(y) + offset) because the code range lies
+  // inside int8, and the byte sums come from one vpsadbw per 64 codes. That needs the unclamped
+  // quotient to convert exactly: |y| ≤ qmax/clip (x is within the clipped range's 1/clip), far
+  // below 2³⁰ for clip ≥ 2⁻¹⁰.
+  if (clip >= 0x1p-10f && n >= 4 * kLanes) {
+    auto const lo_c = V::bytes_set1(static_cast<int>(g.qmin) + code_bias);
+    auto const hi_c = V::bytes_set1(static_cast<int>(g.qmax) + code_bias);
+    auto acc = V::codes4_zero();
+    auto unclamped = [&](Reg v) {
+      IReg const q = V::cvt_round_even(quotient(v));
+      return kAsym || code_bias != 0 ? V::iadd(q, offset_v) : q;
+    };
+    for (; j + 4 * kLanes <= n; j += 4 * kLanes) {
+      V::store_codes4(codes + j, unclamped(V::load(x + j)), unclamped(V::load(x + j + kLanes)),
+                      unclamped(V::load(x + j + 2 * kLanes)),
+                      unclamped(V::load(x + j + 3 * kLanes)), lo_c, hi_c, acc);
+    }
+    block_sum = V::codes4_sum(acc, j);
+  }
   for (; j + 2 * kLanes <= n; j += 2 * kLanes) {
     IReg const a = code(V::load(x + j));
     IReg const b = code(V::load(x + j + kLanes));
@@ -221,7 +244,7 @@ inline bool act_row_gemm(float const* x, std::size_t n, float clip, Grid<float> 
     sum0 = V::iadd(sum0, a);
     sum1 = V::iadd(sum1, b);
   }
-  std::int32_t sum = V::ireduce_add(V::iadd(sum0, sum1));
+  std::int32_t sum = V::ireduce_add(V::iadd(sum0, sum1)) + static_cast<std::int32_t>(block_sum);
   for (; j < n; ++j) {
     int const c = static_cast<int>(quantize_code(x[j], p, g)) + code_bias;
     codes[j] = static_cast<std::int8_t>(c);

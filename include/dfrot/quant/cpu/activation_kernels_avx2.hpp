@@ -93,6 +93,29 @@ struct Ops : simd::avx2::Vec<float> {
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
     return _mm_cvtsi128_si32(s);
   }
+  // Blocks of 4 × 8 codes clamped after the conversion (act_row_gemm).
+  static DFROT_FORCEINLINE __m256i bytes_set1(int v) {
+    return _mm256_set1_epi8(static_cast<char>(v));
+  }
+  static DFROT_FORCEINLINE __m256i codes4_zero() { return _mm256_setzero_si256(); }
+  /// Saturates four vectors of int32 codes to int8 (packs), restores their order, clamps the
+  /// bytes to [lo, hi], stores 32 codes and adds Σ (code + 128) per 8 bytes to acc (vpsadbw).
+  static DFROT_FORCEINLINE void store_codes4(std::int8_t* dst, IReg a, IReg b, IReg c, IReg d,
+                                             __m256i lo, __m256i hi, __m256i& acc) {
+    // 128-bit lane l of the packs: a[4l..4l+3], b[4l..], c[4l..], d[4l..] (dwords 4l'..4l'+3).
+    __m256i v = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
+    v = _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    v = _mm256_min_epi8(_mm256_max_epi8(v, lo), hi);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), v);
+    __m256i const biased = _mm256_xor_si256(v, _mm256_set1_epi8(static_cast<char>(0x80)));
+    acc = _mm256_add_epi64(acc, _mm256_sad_epu8(biased, _mm256_setzero_si256()));
+  }
+  /// Σ codes of the blocks from acc (count codes in all).
+  static DFROT_FORCEINLINE std::int64_t codes4_sum(__m256i acc, std::size_t count) {
+    __m128i s = _mm_add_epi64(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    s = _mm_add_epi64(s, _mm_unpackhi_epi64(s, s));
+    return _mm_cvtsi128_si64(s) - 128 * static_cast<std::int64_t>(count);
+  }
 
 };
 

@@ -97,6 +97,33 @@ struct Ops : simd::avx512::Vec<float> {
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
     return _mm_cvtsi128_si32(s);
   }
+  // Blocks of 4 × 16 codes clamped after the conversion (act_row_gemm).
+  static DFROT_FORCEINLINE __m512i bytes_set1(int v) {
+    return _mm512_set1_epi8(static_cast<char>(v));
+  }
+  static DFROT_FORCEINLINE __m512i codes4_zero() { return _mm512_setzero_si512(); }
+  /// Saturates four vectors of int32 codes to int8 (packs), restores their order, clamps the
+  /// bytes to [lo, hi], stores 64 codes and adds Σ (code + 128) per 8 bytes to acc (vpsadbw).
+  static DFROT_FORCEINLINE void store_codes4(std::int8_t* dst, IReg a, IReg b, IReg c, IReg d,
+                                             __m512i lo, __m512i hi, __m512i& acc) {
+    // 128-bit lane l of the packs: a[4l..4l+3], b[4l..], c[4l..], d[4l..] (dwords 4l..4l+3).
+    __m512i v = _mm512_packs_epi16(_mm512_packs_epi32(a, b), _mm512_packs_epi32(c, d));
+    v = _mm512_mask_permutexvar_epi32(
+        v, 0xFFFF, _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), v);
+    v = _mm512_min_epi8(_mm512_max_epi8(v, lo), hi);
+    _mm512_storeu_si512(dst, v);
+    __m512i const biased = _mm512_xor_si512(v, _mm512_set1_epi8(static_cast<char>(0x80)));
+    acc = _mm512_add_epi64(acc, _mm512_sad_epu8(biased, _mm512_setzero_si512()));
+  }
+  /// Σ codes of the blocks from acc (count codes in all).
+  static DFROT_FORCEINLINE std::int64_t codes4_sum(__m512i acc, std::size_t count) {
+    __m256i const h = _mm256_add_epi64(
+        _mm512_mask_extracti64x4_epi64(_mm256_setzero_si256(), 0xF, acc, 0),
+        _mm512_mask_extracti64x4_epi64(_mm256_setzero_si256(), 0xF, acc, 1));
+    __m128i s = _mm_add_epi64(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    s = _mm_add_epi64(s, _mm_unpackhi_epi64(s, s));
+    return _mm_cvtsi128_si64(s) - 128 * static_cast<std::int64_t>(count);
+  }
 
 };
 

@@ -40,6 +40,21 @@ struct Ops : simd::scalar::Vec<float> {
   static IReg cvt_round_even(Reg a) { return static_cast<IReg>(round_half_even(a)); }
   static void store_codes(std::int8_t* dst, IReg a) { dst[0] = static_cast<std::int8_t>(a); }
   static std::int32_t ireduce_add(IReg a) { return a; }
+  // Blocks of 4 codes clamped after the conversion (act_row_gemm).
+  static int bytes_set1(int v) { return v; }
+  static std::int64_t codes4_zero() { return 0; }
+  /// Clamps four unclamped codes to [lo, hi], stores them as int8 and adds them to acc.
+  static void store_codes4(std::int8_t* dst, IReg a, IReg b, IReg c, IReg d, int lo, int hi,
+                           std::int64_t& acc) {
+    IReg const v[4] = {a, b, c, d};
+    for (int i = 0; i < 4; ++i) {
+      int const q = v[i] < lo ? lo : (v[i] > hi ? hi : v[i]);
+      dst[i] = static_cast<std::int8_t>(q);
+      acc += q;
+    }
+  }
+  /// Σ codes of the blocks (count codes).
+  static std::int64_t codes4_sum(std::int64_t acc, std::size_t) { return acc; }
 };
 
 #include "dfrot/quant/cpu/activation_kernels.inl"
