@@ -32,10 +32,6 @@ struct ActivationKernels<Isa::kScalar> {
                             static_cast<scalar::ActMode>(static_cast<int>(kMode))>(args...);
   }
   template <bool kAsym, class... Args>
-  static std::size_t gemm_rows(Args... args) {
-    return scalar::act_rows_gemm<scalar::Ops, kAsym>(args...);
-  }
-  template <bool kAsym, class... Args>
   static bool gemm_row(Args... args) {
     return scalar::act_row_gemm<scalar::Ops, kAsym>(args...);
   }
@@ -50,10 +46,6 @@ struct ActivationKernels<Isa::kAvx2> {
         args...);
   }
   template <bool kAsym, class... Args>
-  static std::size_t gemm_rows(Args... args) {
-    return avx2::act_rows_gemm<avx2::Ops, kAsym>(args...);
-  }
-  template <bool kAsym, class... Args>
   static bool gemm_row(Args... args) {
     return avx2::act_row_gemm<avx2::Ops, kAsym>(args...);
   }
@@ -65,10 +57,6 @@ struct ActivationKernels<Isa::kAvx512> {
   static std::size_t rows(Args... args) {
     return avx512::act_rows<avx512::Ops, kAsym,
                             static_cast<avx512::ActMode>(static_cast<int>(kMode))>(args...);
-  }
-  template <bool kAsym, class... Args>
-  static std::size_t gemm_rows(Args... args) {
-    return avx512::act_rows_gemm<avx512::Ops, kAsym>(args...);
   }
   template <bool kAsym, class... Args>
   static bool gemm_row(Args... args) {

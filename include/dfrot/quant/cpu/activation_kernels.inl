@@ -253,22 +253,3 @@ inline bool act_row_gemm(float const* x, std::size_t n, float clip, Grid<float> 
   *sum_out = sum;
   return true;
 }
-
-/// act_row_gemm over rows [0, n_rows) of x (stride sx) into codes (stride scodes); returns the
-/// number of rows that are not finite.
-template <class V, bool kAsym>
-inline std::size_t act_rows_gemm(float const* x, std::size_t n_rows, std::size_t n, std::size_t sx,
-                                 float clip, Grid<float> const& g, int code_bias,
-                                 std::int8_t* codes, std::size_t scodes, float* scales,
-                                 float* zeros, std::int32_t* sums) noexcept {
-  std::size_t n_bad = 0;
-  for (std::size_t r = 0; r < n_rows; ++r) {
-    float zero = 0.0f;
-    n_bad += act_row_gemm<V, kAsym>(x + r * sx, n, clip, g, code_bias, codes + r * scodes,
-                                    scales + r, &zero, sums + r)
-                 ? 0
-                 : 1;
-    if (zeros != nullptr) zeros[r] = zero;
-  }
-  return n_bad;
-}
